@@ -1,0 +1,61 @@
+// Every child process kmodpress starts goes through here: execa with an argument array (never a shell string),
+// an absolute path to a tool found only in the system's fixed directories (never $PATH, which a package's build
+// may point into its own tree), and an environment scrubbed of the variables that change compressor output.
+import {execa, type Options, type Result} from 'execa';
+import {accessSync, constants} from 'node:fs';
+import {join} from 'node:path';
+import {KmodpressError} from './errors.js';
+
+/** Variables that change what xz/zstd/gzip write (and so what kbuild would have written). */
+export const SCRUBBED_ENV = ['XZ_OPT', 'XZ_DEFAULTS', 'ZSTD_CLEVEL', 'ZSTD_NBTHREADS', 'GZIP', 'KGZIP', 'LD_PRELOAD',
+	'LD_LIBRARY_PATH'] as const;
+/** The only directories tools are taken from. */
+export const TRUSTED_BIN_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'] as const;
+export const TRUSTED_PATH = TRUSTED_BIN_DIRS.join(':');
+
+export function scrubbedEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+	const out: Record<string, string> = {};
+	for (const [k, v] of Object.entries(env)) {
+		if (v === undefined || (SCRUBBED_ENV as readonly string[]).includes(k)) continue;
+		out[k] = v;
+	}
+	out.PATH = TRUSTED_PATH;
+	out.LC_ALL = 'C';
+	return out;
+}
+
+/** The absolute path of a system tool, or undefined. Only TRUSTED_BIN_DIRS are searched. */
+export function findTool(name: string, dirs: readonly string[] = TRUSTED_BIN_DIRS): string | undefined {
+	for (const dir of dirs) {
+		const p = join(dir, name);
+		try {
+			accessSync(p, constants.X_OK);
+			return p;
+		} catch {
+			// next
+		}
+	}
+	return undefined;
+}
+
+export function requireTool(name: string, why: string, debianPackage: string): string {
+	const p = findTool(name);
+	if (p === undefined) {
+		throw new KmodpressError('E_TOOL_MISSING', `${name} not found in ${TRUSTED_PATH} (needed to ${why})`, {
+			fix: `install it (Debian: apt-get install ${debianPackage})`,
+		});
+	}
+	return p;
+}
+
+/** Run a tool by absolute path with a scrubbed environment. Never throws on a non-zero exit (reject: false). */
+export async function run(file: string, args: readonly string[], options: Options = {}): Promise<Result> {
+	if (!file.startsWith('/')) throw new KmodpressError('E_INTERNAL', `run() needs an absolute path, got ${file}`);
+	return execa(file, args, {
+		reject: false,
+		extendEnv: false,
+		env: scrubbedEnv(options.env as NodeJS.ProcessEnv | undefined ?? process.env),
+		stdin: 'ignore',
+		...options,
+	} as Options) as Promise<Result>;
+}

@@ -1,0 +1,69 @@
+// Types shared across kmodpress. Derived values carry their source so `kmodpress explain` can show it.
+
+export type Algorithm = 'xz' | 'zstd' | 'gzip';
+export const ALGORITHMS: readonly Algorithm[] = ['gzip', 'xz', 'zstd'];
+export const SUFFIX: Readonly<Record<Algorithm, '.gz' | '.xz' | '.zst'>> = {gzip: '.gz', xz: '.xz', zstd: '.zst'};
+
+/** A value and where it came from: "include/config/auto.conf:123 CONFIG_MODULE_COMPRESS_XZ", "/sys/module/compression",
+ * "fallback table (6.6–6.11)", "--compress flag", "/etc/kmodpress/config.json:compress". */
+export interface Sourced<T> {
+	value: T;
+	from: string;
+}
+
+export type XzCheck = 'none' | 'crc32' | 'crc64' | 'sha256';
+
+/** Exactly the parameters of one compressor invocation (what the kernel's Makefile would run). */
+export type CompressionParams =
+	| {
+		algorithm: 'xz';
+		/** xz preset 0–9 (6 is xz's default) */
+		preset: number;
+		extreme: boolean;
+		/** LZMA2 dictionary size in bytes (--lzma2=dict=) */
+		dictSize: number;
+		check: XzCheck;
+	}
+	| {
+		algorithm: 'zstd';
+		/** 1–22 (3 is zstd's default); negative levels are zstd's fast levels */
+		level: number;
+		/** --ultra is needed above 19 */
+		checksum: boolean;
+		/** write the content size in the frame header (the CLI does, from a file) */
+		contentSize: boolean;
+		/** --long[=windowLog]; undefined = the level's default window */
+		windowLog?: number;
+	}
+	| {
+		algorithm: 'gzip';
+		/** 1–9 (6 is gzip's default) */
+		level: number;
+	};
+
+export type XzParams = Extract<CompressionParams, {algorithm: 'xz'}>;
+export type ZstdParams = Extract<CompressionParams, {algorithm: 'zstd'}>;
+export type GzipParams = Extract<CompressionParams, {algorithm: 'gzip'}>;
+
+/** What a target kernel can decompress by itself (kernel/module/decompress.c) and what its xz decoder has. */
+export interface KernelDecompressor {
+	/** The one algorithm built in with CONFIG_MODULE_DECOMPRESS, or null when there is no in-kernel decompression. */
+	algorithm: Algorithm | null;
+	/** BCJ filters compiled into lib/xz (CONFIG_XZ_DEC_X86 → 'x86', ARM, ARMTHUMB, ARM64, POWERPC, SPARC, RISCV, IA64). */
+	xzBcj: ReadonlySet<string>;
+}
+
+/** A log function the library calls instead of printing (kmod_set_log_fn). */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type Log = (level: LogLevel, message: string) => void;
+export const silentLog: Log = () => {};
+
+/** A verification verdict, shaped like a pass (execa's result.js): verify never throws for a bad module. */
+export type Severity = 'error' | 'warning' | 'info';
+export interface Finding {
+	/** Stable, documented in the README: e.g. "XZ_CHECK_CRC64", "UNKNOWN_SYMBOL". */
+	code: string;
+	severity: Severity;
+	/** What the kernel would say or do, and the fix. */
+	message: string;
+}
