@@ -1,0 +1,41 @@
+// Human output. The library never prints; commands pass these strings to stdout.
+import type {KernelTarget} from '../kernel/discover.js';
+import type {Policy} from '../policy.js';
+import type {CompressionParams} from '../types.js';
+
+const mib = (n: number): string => (n % (1 << 20) === 0 ? `${n >> 20} MiB` : n % 1024 === 0 ? `${n >> 10} KiB` : `${n} B`);
+
+export function describeParams(p: CompressionParams): string {
+	if (p.algorithm === 'xz') return `xz preset ${p.preset}${p.extreme ? 'e' : ''}, LZMA2 dict ${mib(p.dictSize)}, check ${p.check}, single-threaded format`;
+	if (p.algorithm === 'zstd') return `zstd level ${p.level}, checksum ${p.checksum ? 'on' : 'off'}, content size ${p.contentSize ? 'on' : 'off'}${p.windowLog ? `, window 2^${p.windowLog}` : ''}, one frame`;
+	return `gzip level ${p.level}, no name, MTIME 0, one member`;
+}
+
+export function formatPolicy(target: KernelTarget, policy: Policy, verbose = false): string {
+	const lines: string[] = [];
+	const row = (k: string, v: string, from?: string): void => {
+		lines.push(`${k.padEnd(14)}${v}`);
+		if (from) lines.push(`${''.padEnd(14)}  from ${from}`);
+	};
+	row('kernel', `${target.release.value}${target.running ? ' (running)' : ''}`, target.release.from);
+	row('root', `${target.root}${target.stagingImage ? ' (staging image: no depmod)' : ''}`);
+	row('module dir', target.moduleDir);
+	row('build dir', target.buildDir?.value ?? 'none found', target.buildDir?.from);
+	row('config', policy.configFrom);
+	row('compress', policy.compress.value ? `yes, ${policy.algorithm.value}` : 'no: modules stay as they are', policy.compress.from);
+	if (policy.command) row('command', policy.command.value, policy.command.from);
+	if (policy.params) {
+		row('parameters', describeParams(policy.params));
+		for (const [k, v] of Object.entries(policy.paramSources)) {
+			const value = (policy.params as unknown as Record<string, unknown>)[k];
+			lines.push(`${''.padEnd(16)}${k} = ${typeof value === 'number' && k === 'dictSize' ? mib(value) : String(value)}: ${verbose ? v : v.split(' — ')[0]}`);
+		}
+	}
+	const d = policy.decompressor.value;
+	row('kernel reads', d.algorithm ? `${d.algorithm} modules itself (MODULE_DECOMPRESS)${d.algorithm === 'xz' ? `; xz BCJ filters: ${[...d.xzBcj].join(', ') || 'none'}` : ''}` : 'no compressed modules itself: kmod decompresses in userspace', policy.decompressor.from);
+	const feats = Object.entries(policy.kmod.features).map(([k, v]) => `${v ? '+' : '-'}${k}`).join(' ');
+	row('kmod', policy.kmod.version === undefined ? 'not installed' : `${policy.kmod.version} (${feats})${policy.algorithm.value ? `; reads ${policy.algorithm.value}: ${policy.kmod.reads === undefined ? 'unknown' : policy.kmod.reads ? 'yes' : 'no'}` : ''}`, policy.kmod.from);
+	for (const n of policy.notes) lines.push(`note: ${n}`);
+	for (const w of policy.warnings) lines.push(`warning: ${w}`);
+	return lines.join('\n');
+}
