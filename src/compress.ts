@@ -1,0 +1,314 @@
+// The main job: compress the given modules for one target kernel exactly as its modules_install would, crash-safely,
+// then depmod once and check modules.dep, then verify.
+//
+//   discover target → policy (refuses an unreadable suffix before touching anything) → lock lib/modules/KV →
+//   recover what an interrupted run left → for each module, in the worker pool: read (no symlinks out of the tree),
+//   decode as the kernel and as kmod would, check the ELF and vermagic, plan, encode, decode back under the kernel's
+//   rules and compare, replace (temp beside the target, fsync, rename, fsync dir, unlink the old name) →
+//   depmod (not for a staging image) → every module in modules.dep → verify.
+import {availableParallelism} from 'node:os';
+import {basename, dirname, join, relative} from 'node:path';
+import {createCodecPool, type CodecPool} from './codecs/pool.js';
+import {detectAlgorithm} from './codecs/index.js';
+import {decodeAsKernel} from './decoders/index.js';
+import {missingFromModulesDep, runDepmod, type DepmodRun} from './depmod.js';
+import {isKmodpressError, KmodpressError} from './errors.js';
+import {acquireKernelLock} from './fs/lock.js';
+import {recoverInterrupted, replaceFile} from './fs/safe-replace.js';
+import {walkModules} from './fs/walk.js';
+import type {KernelTarget} from './kernel/discover.js';
+import {checkModuleImage} from './module-image.js';
+import {type Action, type FileFacts, planAction, plainName, targetName} from './plan.js';
+import type {Policy} from './policy.js';
+import type {Algorithm, Log} from './types.js';
+import {silentLog} from './types.js';
+
+export const DEFAULT_MAX_DECOMPRESSED = 1 << 30;
+
+export interface CompressOptions {
+	target: KernelTarget;
+	policy: Policy;
+	/** files or directories; empty: the kernel's out-of-tree directories (extra, updates, weak-updates) */
+	paths: readonly string[];
+	depmod?: boolean;
+	dryRun?: boolean;
+	threads?: number;
+	maxDecompressedBytes?: number;
+	lockTimeoutMs?: number;
+	log?: Log;
+	/** a pool to reuse (tests, recompress over several kernels) */
+	pool?: CodecPool;
+}
+
+export type ModuleOutcome = 'compressed' | 'recompressed' | 'decompressed' | 'unchanged' | 'failed';
+
+export interface ModuleResult {
+	/** the file as found */
+	path: string;
+	/** the module name (file name without .ko and suffix) */
+	module: string;
+	outcome: ModuleOutcome;
+	/** the file after the run (absent when failed) */
+	result?: string;
+	/** the name removed, when the file changed name */
+	removed?: string[];
+	algorithm?: Algorithm | null;
+	bytesBefore?: number;
+	bytesAfter?: number;
+	reason: string;
+	error?: {code: string; message: string; fix?: string};
+	warnings?: string[];
+}
+
+export interface CompressReport {
+	kernel: string;
+	dryRun: boolean;
+	modules: ModuleResult[];
+	depmod: (DepmodRun & {missing: string[]}) | undefined;
+	changed: number;
+	failed: number;
+	/** errors that concern no single module (a symlink out of the tree, an unreadable directory) */
+	errors: {code: string; file?: string; message: string; fix?: string}[];
+}
+
+const OUT_OF_TREE_DIRS = ['extra', 'updates', 'weak-updates'];
+
+export async function compressModules(opts: CompressOptions): Promise<CompressReport> {
+	const log = opts.log ?? silentLog;
+	const {target, policy} = opts;
+	const maxOutput = opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED;
+	const paths = opts.paths.length > 0 ? [...opts.paths] : OUT_OF_TREE_DIRS.map((d) => join(target.moduleDir, d));
+	const errors: CompressReport['errors'] = [];
+
+	const lock = opts.dryRun ? undefined : await acquireKernelLock(target.moduleDir, {timeoutMs: opts.lockTimeoutMs ?? 600_000, log});
+	const pool = opts.pool ?? createCodecPool({threads: opts.threads ?? availableParallelism()});
+	try {
+		const walked = await walkModules(paths, {root: target.root, log, allowMissing: opts.paths.length === 0});
+		for (const e of walked.errors) errors.push(errorJSON(e));
+		if (!opts.dryRun) {
+			for (const dir of new Set(walked.modules.map((m) => dirname(m.path)))) {
+				await recoverInterrupted(dir, {log, sameModule: (a, b) => sameContent(pool, a, b, maxOutput)});
+			}
+		}
+		// Re-walk after recovery: it may have removed a stale twin or a leftover.
+		const modules = opts.dryRun ? walked.modules : (await walkModules(paths, {root: target.root, log, allowMissing: opts.paths.length === 0})).modules;
+		const groups = groupByModule(modules.map((m) => m.path));
+		const results = await mapLimit([...groups.values()], Math.max(2, (opts.threads ?? availableParallelism()) * 2), (group) =>
+			processModule(group, {target, policy, pool, maxOutput, dryRun: Boolean(opts.dryRun), log}));
+
+		let depmod: CompressReport['depmod'];
+		const changed = results.filter((r) => r.outcome !== 'unchanged' && r.outcome !== 'failed').length;
+		if (!opts.dryRun) {
+			const skip = opts.depmod === false ? '--no-depmod: depmod skipped' : undefined;
+			const ran = await runDepmod(target, {...(skip ? {skip} : {}), log});
+			let missing: string[] = [];
+			if (ran.ran) {
+				missing = missingFromModulesDep(target.moduleDir, results.filter((r) => r.result).map((r) => r.result!));
+				for (const r of results) {
+					if (r.result && missing.includes(r.result)) {
+						r.error = {
+							code: 'E_DEPMOD_MISSING_MODULE',
+							message: `${relative(target.moduleDir, r.result)} is missing from modules.dep after depmod: modprobe will not find it`,
+							fix: `check that kmod reads *${r.result.slice(r.result.lastIndexOf('.'))} (kmod --version) and rerun depmod -a ${target.release.value}`,
+						};
+						r.outcome = 'failed';
+					}
+				}
+			}
+			depmod = {...ran, missing};
+		}
+		const failed = results.filter((r) => r.outcome === 'failed').length + errors.length;
+		return {kernel: target.release.value, dryRun: Boolean(opts.dryRun), modules: results, depmod, changed, failed, errors};
+	} finally {
+		if (!opts.pool) await pool.close();
+		await lock?.release();
+	}
+}
+
+function errorJSON(e: unknown): {code: string; file?: string; message: string; fix?: string} {
+	if (isKmodpressError(e)) return e.toJSON();
+	return {code: 'E_INTERNAL', message: String((e as Error)?.message ?? e)};
+}
+
+/** Group paths by directory + module name: foo.ko and foo.ko.xz in one directory are one module under two names. */
+function groupByModule(paths: readonly string[]): Map<string, string[]> {
+	const groups = new Map<string, string[]>();
+	for (const p of paths) {
+		const key = join(dirname(p), plainName(basename(p)));
+		const g = groups.get(key);
+		if (g) g.push(p);
+		else groups.set(key, [p]);
+	}
+	return groups;
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+	const out: R[] = new Array(items.length);
+	let next = 0;
+	const worker = async (): Promise<void> => {
+		while (next < items.length) {
+			const i = next++;
+			out[i] = await fn(items[i]!);
+		}
+	};
+	await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker));
+	return out;
+}
+
+async function sameContent(pool: CodecPool, a: Buffer, b: Buffer, maxOutput: number): Promise<boolean> {
+	const plain = async (x: Buffer): Promise<Buffer> => {
+		const alg = detectAlgorithm(x);
+		return alg === 'xz' || alg === 'zstd' || alg === 'gzip' ? pool.decompress(x, alg, {maxOutput}) : x;
+	};
+	try {
+		return (await plain(a)).equals(await plain(b));
+	} catch {
+		return false;
+	}
+}
+
+interface Ctx {
+	target: KernelTarget;
+	policy: Policy;
+	pool: CodecPool;
+	maxOutput: number;
+	dryRun: boolean;
+	log: Log;
+}
+
+const SIG_MAGIC = Buffer.from('~Module signature appended~\n');
+
+/** Read and understand one file: its algorithm, the ELF image inside, what the kernel and kmod make of it. */
+async function inspect(path: string, bytes: Buffer, ctx: Ctx): Promise<{facts: FileFacts; image: Buffer}> {
+	if (bytes.length === 0) {
+		throw new KmodpressError('E_INPUT_EMPTY', `${path}: empty file (an interrupted copy?)`, {file: path, fix: 'reinstall the module (rebuild the package)'});
+	}
+	const magic = detectAlgorithm(bytes);
+	if (magic === undefined || magic === null) {
+		if (bytes.subarray(0, 4).equals(Buffer.from('\x7fELF', 'latin1'))) return {facts: {algorithm: null}, image: bytes};
+		throw new KmodpressError('E_ELF_NOT_ELF', `${path}: neither an ELF module nor a gzip/xz/zstd compressed one (starts with ${bytes.subarray(0, 6).toString('hex')})`, {
+			file: path, fix: 'reinstall the module; if it was compressed by hand, use the kernel\'s algorithm',
+		});
+	}
+	if (magic !== 'xz' && magic !== 'zstd' && magic !== 'gzip') {
+		throw new KmodpressError('E_CODEC_CORRUPT', `${path}: ${magic} data, which no kernel decompresses (only gzip, xz, zstd)`, {
+			file: path, fix: 'decompress it and rerun kmodpress',
+		});
+	}
+	if (bytes.length > SIG_MAGIC.length && bytes.subarray(bytes.length - SIG_MAGIC.length).equals(SIG_MAGIC)) {
+		throw new KmodpressError('E_SIG_AFTER_COMPRESSION', `${path}: the signature was appended after compression; the kernel checks the decompressed image and rejects it ("Loading of unsigned module is rejected")`, {
+			file: path, fix: 'sign the plain .ko first, then compress (kbuild order: install → strip → sign → compress)',
+		});
+	}
+	let image: Buffer;
+	let userspaceOk = true;
+	try {
+		image = await ctx.pool.decompress(bytes, magic, {maxOutput: ctx.maxOutput});
+	} catch (e) {
+		if (isKmodpressError(e)) {
+			throw new KmodpressError(e.code, `${path}: ${e.message.replace(`${path}: `, '')}`, {file: path, ...(e.fix ? {fix: e.fix} : {fix: 'reinstall the module'}), cause: e});
+		}
+		throw e;
+	}
+	const facts: FileFacts = {algorithm: magic, userspaceOk};
+	if (magic === ctx.policy.decompressor.value.algorithm) {
+		const k = await decodeAsKernel(bytes, ctx.policy.decompressor.value, {maxOutput: ctx.maxOutput});
+		facts.kernel = {ok: k.ok, message: k.message, completeOutput: k.ok && k.data !== undefined && k.data.equals(image)};
+	}
+	if (magic === 'zstd') facts.zstdWithoutContentSize = !zstdHasContentSize(bytes);
+	return {facts, image};
+}
+
+/** The Frame_Header_Descriptor's Frame_Content_Size_flag / Single_Segment_flag (RFC 8878 §3.1.1.1.1). */
+function zstdHasContentSize(bytes: Buffer): boolean {
+	const fhd = bytes[4] ?? 0;
+	return (fhd >> 6) !== 0 || (fhd & 0x20) !== 0;
+}
+
+async function processModule(group: string[], ctx: Ctx): Promise<ModuleResult> {
+	const {target, policy, pool, log} = ctx;
+	// One module under several names: the plain .ko is the one just installed; otherwise the newest.
+	const sorted = await sortByPreference(group);
+	const path = sorted[0]!;
+	const stale = sorted.slice(1);
+	const module = plainName(basename(path)).replace(/\.ko$/, '');
+	const base: ModuleResult = {path, module, outcome: 'failed', reason: ''};
+	try {
+		const {readModuleFile} = await import('./fs/walk.js');
+		const bytes = await readModuleFile(path, {root: target.root});
+		const {facts, image} = await inspect(path, bytes, ctx);
+		const warnings = checkModuleImage(image, path, target, policy);
+		const action: Action = planAction(facts, policy);
+		const to = join(dirname(path), targetName(basename(path), action.algorithm));
+		base.bytesBefore = bytes.length;
+		base.algorithm = action.algorithm;
+		if (warnings.length) base.warnings = warnings;
+		if (action.kind === 'keep' && stale.length === 0) {
+			return {...base, outcome: 'unchanged', result: path, bytesAfter: bytes.length, reason: action.reason};
+		}
+		let data: Buffer;
+		if (action.kind === 'keep') data = bytes;
+		else if (action.algorithm === null) data = image;
+		else data = await pool.compress(image, policy.params!);
+		if (action.kind !== 'keep' && action.algorithm !== null) await checkRoundTrip(data, image, action.algorithm, to, ctx);
+		const outcome: ModuleOutcome = action.kind === 'compress' ? 'compressed' : action.kind === 'recompress' ? 'recompressed'
+			: action.kind === 'decompress' ? 'decompressed' : 'unchanged';
+		const removed = [...(to !== path ? [path] : []), ...stale.filter((s) => s !== to)];
+		const reason = stale.length ? `${action.reason}; ${stale.map((s) => basename(s)).join(', ')} ${stale.length > 1 ? 'were older names' : 'was an older name'} of the same module` : action.reason;
+		if (ctx.dryRun) return {...base, outcome, result: to, ...(removed.length ? {removed} : {}), bytesAfter: data.length, reason: `would be ${outcome}: ${reason}`};
+		const dir = dirname(path);
+		if (action.kind !== 'keep' || to !== path) {
+			await replaceFile({
+				dir,
+				from: basename(path),
+				to: basename(to),
+				data,
+				log,
+				verify: async (written: Buffer) => {
+					if (!written.equals(data)) throw new KmodpressError('E_WRITE_FAILED', `${to}: what reached the disk differs from what was written`, {file: to, fix: 'check the filesystem and disk (dmesg)'});
+				},
+			});
+		}
+		for (const s of stale) {
+			if (s === to || s === path) continue;
+			const {removeStaleName} = await import('./fs/safe-replace.js');
+			await removeStaleName(dir, basename(s), {log});
+		}
+		log('info', `${relative(target.moduleDir, to).startsWith('..') ? to : relative(target.moduleDir, to)}: ${outcome} (${reason})`);
+		return {...base, outcome, result: to, ...(removed.length ? {removed} : {}), bytesAfter: data.length, reason};
+	} catch (e) {
+		const err = errorJSON(e);
+		log('error', isKmodpressError(e) ? e.line : err.message);
+		return {...base, outcome: 'failed', reason: err.message, error: err};
+	}
+}
+
+/** Decode what is about to be written the way the target will: the kernel's rules when it decompresses this
+ * algorithm itself, kmod's otherwise; it must give back the module byte for byte (signature included). */
+async function checkRoundTrip(data: Buffer, image: Buffer, algorithm: Algorithm, to: string, ctx: Ctx): Promise<void> {
+	const kernelAlg = ctx.policy.decompressor.value.algorithm;
+	let back: Buffer | undefined;
+	let how: string;
+	if (algorithm === kernelAlg) {
+		const k = await decodeAsKernel(data, ctx.policy.decompressor.value, {maxOutput: ctx.maxOutput});
+		how = "the kernel's decompressor";
+		if (!k.ok) {
+			throw new KmodpressError('E_CODEC_ROUNDTRIP', `${to}: the kernel would refuse what kmodpress just encoded (${k.message}); nothing was written`, {file: to, fix: 'report this to kmodpress with the output of `kmodpress explain`'});
+		}
+		back = k.data;
+	} else {
+		how = 'kmod';
+		back = await ctx.pool.decompress(data, algorithm, {maxOutput: ctx.maxOutput});
+	}
+	if (!back || !back.equals(image)) {
+		throw new KmodpressError('E_CODEC_ROUNDTRIP', `${to}: decoding the new file with ${how} does not give back the module byte for byte; nothing was written`, {file: to, fix: 'report this to kmodpress'});
+	}
+}
+
+async function sortByPreference(group: string[]): Promise<string[]> {
+	if (group.length === 1) return group;
+	const {lstat} = await import('node:fs/promises');
+	const withTime = await Promise.all(group.map(async (p) => ({p, plain: !/\.(gz|xz|zst)$/.test(p), t: (await lstat(p).catch(() => undefined))?.mtimeMs ?? 0})));
+	withTime.sort((a, b) => Number(b.plain) - Number(a.plain) || b.t - a.t);
+	return withTime.map((x) => x.p);
+}
