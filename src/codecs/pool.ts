@@ -1,0 +1,79 @@
+// A pool of codec workers (worker_threads). Requests queue when every worker is busy; callers bound how many they
+// keep in flight (compress.ts) so memory stays flat over thousands of modules.
+import {availableParallelism} from 'node:os';
+import {Worker} from 'node:worker_threads';
+import {type ErrorCode, KmodpressError} from '../errors.js';
+import type {Algorithm, CompressionParams} from '../types.js';
+
+export interface CodecPool {
+	compress(data: Uint8Array, params: CompressionParams): Promise<Buffer>;
+	decompress(data: Uint8Array, algorithm: Algorithm, opts: {maxOutput: number}): Promise<Buffer>;
+	close(): Promise<void>;
+}
+
+interface Pending {
+	resolve: (b: Buffer) => void;
+	reject: (e: unknown) => void;
+}
+
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './worker.ts' : './worker.js', import.meta.url);
+
+/** Compiled (dist/): the worker file itself. From TypeScript sources (tests under tsx): a bootstrap that registers
+ * tsx's loader in the worker thread first, since loader hooks are per thread. */
+function newWorker(): Worker {
+	if (!FROM_SOURCE) return new Worker(WORKER_URL);
+	const api = import.meta.resolve('tsx/esm/api');
+	return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`, {eval: true});
+}
+
+export function createCodecPool(opts: {threads?: number} = {}): CodecPool {
+	const size = Math.max(1, opts.threads ?? availableParallelism());
+	const workers: {w: Worker; busy: number}[] = [];
+	const pending = new Map<number, Pending>();
+	let nextId = 1;
+	let closed = false;
+
+	const spawn = (): {w: Worker; busy: number} => {
+		const w = newWorker();
+		const slot = {w, busy: 0};
+		w.on('message', (msg: {id: number; ok: boolean; data?: Uint8Array; error?: {code: ErrorCode; message: string; fix?: string}}) => {
+			const p = pending.get(msg.id);
+			if (!p) return;
+			pending.delete(msg.id);
+			if (--slot.busy === 0) w.unref(); // an idle pool never keeps the process alive
+			if (msg.ok) p.resolve(Buffer.from(msg.data!.buffer, msg.data!.byteOffset, msg.data!.byteLength));
+			else p.reject(new KmodpressError(msg.error!.code, msg.error!.message, msg.error!.fix ? {fix: msg.error!.fix} : {}));
+		});
+		w.on('error', (e) => {
+			for (const [id, p] of pending) {
+				p.reject(new KmodpressError('E_INTERNAL', `codec worker failed: ${e.message}`, {cause: e}));
+				pending.delete(id);
+			}
+		});
+		w.unref();
+		workers.push(slot);
+		return slot;
+	};
+
+	const submit = (msg: Record<string, unknown>): Promise<Buffer> => {
+		if (closed) return Promise.reject(new KmodpressError('E_INTERNAL', 'codec pool used after close()'));
+		let slot = workers.reduce<{w: Worker; busy: number} | undefined>((best, s) => (!best || s.busy < best.busy ? s : best), undefined);
+		if (!slot || (slot.busy > 0 && workers.length < size)) slot = spawn();
+		const id = nextId++;
+		if (slot.busy++ === 0) slot.w.ref(); // pending work keeps the process alive
+		return new Promise<Buffer>((resolve, reject) => {
+			pending.set(id, {resolve, reject});
+			slot!.w.postMessage({...msg, id});
+		});
+	};
+
+	return {
+		compress: (data, params) => submit({op: 'compress', data, params}),
+		decompress: (data, algorithm, o) => submit({op: 'decompress', data, algorithm, maxOutput: o.maxOutput}),
+		async close() {
+			closed = true;
+			await Promise.all(workers.map((s) => s.w.terminate()));
+		},
+	};
+}

@@ -1,0 +1,24 @@
+// A codec worker: zstd-napi is synchronous and liblzma is CPU-bound, so every (de)compression runs here, off the
+// main thread. Messages: {id, op: 'compress', data, params} | {id, op: 'decompress', data, algorithm, maxOutput}.
+import {parentPort} from 'node:worker_threads';
+import {isKmodpressError} from '../errors.js';
+import type {Algorithm, CompressionParams} from '../types.js';
+import {codecFor} from './index.js';
+
+type Request =
+	| {id: number; op: 'compress'; data: Uint8Array; params: CompressionParams}
+	| {id: number; op: 'decompress'; data: Uint8Array; algorithm: Algorithm; maxOutput: number};
+
+parentPort!.on('message', async (req: Request) => {
+	try {
+		const out = req.op === 'compress'
+			? await codecFor(req.params.algorithm).compress(req.data, req.params)
+			: await codecFor(req.algorithm).decompress(req.data, {maxOutput: req.maxOutput});
+		// hand the bytes over without a copy: a fresh ArrayBuffer the worker no longer needs
+		const ab = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out.buffer : out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
+		parentPort!.postMessage({id: req.id, ok: true, data: new Uint8Array(ab as ArrayBuffer)}, [ab as ArrayBuffer]);
+	} catch (e) {
+		const error = isKmodpressError(e) ? {code: e.code, message: e.message, fix: e.fix} : {code: 'E_INTERNAL', message: String((e as Error)?.stack ?? e)};
+		parentPort!.postMessage({id: req.id, ok: false, error});
+	}
+});
