@@ -9,18 +9,19 @@
 import {availableParallelism} from 'node:os';
 import {basename, dirname, join, relative} from 'node:path';
 import {createCodecPool, type CodecPool} from './codecs/pool.js';
-import {detectAlgorithm} from './codecs/index.js';
+import {detectFormat} from './codecs/index.js';
 import {decodeAsKernel} from './decoders/index.js';
 import {missingFromModulesDep, runDepmod, type DepmodRun} from './depmod.js';
 import {isKmodpressError, KmodpressError} from './errors.js';
 import {acquireKernelLock} from './fs/lock.js';
-import {recoverInterrupted, replaceFile} from './fs/safe-replace.js';
-import {walkModules} from './fs/walk.js';
+import {readSecurityXattrs, recoverInterrupted, removeStaleName, replaceFile} from './fs/safe-replace.js';
+import {readModuleFile, walkModules} from './fs/walk.js';
+import type {KernelConfig} from './kernel/config.js';
 import type {KernelTarget} from './kernel/discover.js';
 import {checkModuleImage} from './module-image.js';
 import {type Action, type FileFacts, planAction, plainName, targetName} from './plan.js';
 import type {Policy} from './policy.js';
-import type {Algorithm, Log} from './types.js';
+import type {Algorithm, Finding, Log} from './types.js';
 import {silentLog} from './types.js';
 
 export const DEFAULT_MAX_DECOMPRESSED = 1 << 30;
@@ -28,6 +29,8 @@ export const DEFAULT_MAX_DECOMPRESSED = 1 << 30;
 export interface CompressOptions {
 	target: KernelTarget;
 	policy: Policy;
+	/** the target's kernel config (architecture and vermagic checks) */
+	config?: KernelConfig | undefined;
 	/** files or directories; empty: the kernel's out-of-tree directories (extra, updates, weak-updates) */
 	paths: readonly string[];
 	depmod?: boolean;
@@ -35,6 +38,8 @@ export interface CompressOptions {
 	threads?: number;
 	maxDecompressedBytes?: number;
 	lockTimeoutMs?: number;
+	/** run the verifier on every module at the end (default true) */
+	verify?: boolean;
 	log?: Log;
 	/** a pool to reuse (tests, recompress over several kernels) */
 	pool?: CodecPool;
@@ -58,6 +63,8 @@ export interface ModuleResult {
 	reason: string;
 	error?: {code: string; message: string; fix?: string};
 	warnings?: string[];
+	/** the verifier's verdict on the result (compress --no-verify: absent) */
+	verify?: {loadable: boolean; findings: Finding[]};
 }
 
 export interface CompressReport {
@@ -87,14 +94,14 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 		for (const e of walked.errors) errors.push(errorJSON(e));
 		if (!opts.dryRun) {
 			for (const dir of new Set(walked.modules.map((m) => dirname(m.path)))) {
-				await recoverInterrupted(dir, {log, sameModule: (a, b) => sameContent(pool, a, b, maxOutput)});
+				recoverInterrupted(dir, {log});
 			}
 		}
 		// Re-walk after recovery: it may have removed a stale twin or a leftover.
 		const modules = opts.dryRun ? walked.modules : (await walkModules(paths, {root: target.root, log, allowMissing: opts.paths.length === 0})).modules;
 		const groups = groupByModule(modules.map((m) => m.path));
 		const results = await mapLimit([...groups.values()], Math.max(2, (opts.threads ?? availableParallelism()) * 2), (group) =>
-			processModule(group, {target, policy, pool, maxOutput, dryRun: Boolean(opts.dryRun), log}));
+			processModule(group, {target, policy, config: opts.config, pool, maxOutput, dryRun: Boolean(opts.dryRun), log}));
 
 		let depmod: CompressReport['depmod'];
 		const changed = results.filter((r) => r.outcome !== 'unchanged' && r.outcome !== 'failed').length;
@@ -155,21 +162,10 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 	return out;
 }
 
-async function sameContent(pool: CodecPool, a: Buffer, b: Buffer, maxOutput: number): Promise<boolean> {
-	const plain = async (x: Buffer): Promise<Buffer> => {
-		const alg = detectAlgorithm(x);
-		return alg === 'xz' || alg === 'zstd' || alg === 'gzip' ? pool.decompress(x, alg, {maxOutput}) : x;
-	};
-	try {
-		return (await plain(a)).equals(await plain(b));
-	} catch {
-		return false;
-	}
-}
-
 interface Ctx {
 	target: KernelTarget;
 	policy: Policy;
+	config: KernelConfig | undefined;
 	pool: CodecPool;
 	maxOutput: number;
 	dryRun: boolean;
@@ -183,9 +179,9 @@ async function inspect(path: string, bytes: Buffer, ctx: Ctx): Promise<{facts: F
 	if (bytes.length === 0) {
 		throw new KmodpressError('E_INPUT_EMPTY', `${path}: empty file (an interrupted copy?)`, {file: path, fix: 'reinstall the module (rebuild the package)'});
 	}
-	const magic = detectAlgorithm(bytes);
-	if (magic === undefined || magic === null) {
-		if (bytes.subarray(0, 4).equals(Buffer.from('\x7fELF', 'latin1'))) return {facts: {algorithm: null}, image: bytes};
+	const magic = detectFormat(bytes);
+	if (magic === 'elf') return {facts: {algorithm: null}, image: bytes};
+	if (magic === null) {
 		throw new KmodpressError('E_ELF_NOT_ELF', `${path}: neither an ELF module nor a gzip/xz/zstd compressed one (starts with ${bytes.subarray(0, 6).toString('hex')})`, {
 			file: path, fix: 'reinstall the module; if it was compressed by hand, use the kernel\'s algorithm',
 		});
@@ -234,10 +230,9 @@ async function processModule(group: string[], ctx: Ctx): Promise<ModuleResult> {
 	const module = plainName(basename(path)).replace(/\.ko$/, '');
 	const base: ModuleResult = {path, module, outcome: 'failed', reason: ''};
 	try {
-		const {readModuleFile} = await import('./fs/walk.js');
-		const bytes = await readModuleFile(path, {root: target.root});
+		const bytes = await readModuleFile(path, {maxBytes: ctx.maxOutput});
 		const {facts, image} = await inspect(path, bytes, ctx);
-		const warnings = checkModuleImage(image, path, target, policy);
+		const warnings = checkModuleImage(image, path, target, policy, ctx.config);
 		const action: Action = planAction(facts, policy);
 		const to = join(dirname(path), targetName(basename(path), action.algorithm));
 		base.bytesBefore = bytes.length;
@@ -264,6 +259,7 @@ async function processModule(group: string[], ctx: Ctx): Promise<ModuleResult> {
 				to: basename(to),
 				data,
 				log,
+				xattrs: await readSecurityXattrs(path),
 				verify: async (written: Buffer) => {
 					if (!written.equals(data)) throw new KmodpressError('E_WRITE_FAILED', `${to}: what reached the disk differs from what was written`, {file: to, fix: 'check the filesystem and disk (dmesg)'});
 				},
@@ -271,8 +267,7 @@ async function processModule(group: string[], ctx: Ctx): Promise<ModuleResult> {
 		}
 		for (const s of stale) {
 			if (s === to || s === path) continue;
-			const {removeStaleName} = await import('./fs/safe-replace.js');
-			await removeStaleName(dir, basename(s), {log});
+			removeStaleName(dir, basename(s), {log});
 		}
 		log('info', `${relative(target.moduleDir, to).startsWith('..') ? to : relative(target.moduleDir, to)}: ${outcome} (${reason})`);
 		return {...base, outcome, result: to, ...(removed.length ? {removed} : {}), bytesAfter: data.length, reason};

@@ -27,13 +27,14 @@ ${TARGET_USAGE}
 ${SETTINGS_USAGE}`,
 	async run(ctx: CommandContext) {
 		const settings = await loadSettings(ctx);
-		const {target, policy} = await resolveTarget(ctx, settings.overrides);
+		const {target, policy, files} = await resolveTarget(ctx, settings.overrides);
 		const messages: string[] = [];
 		const log: Log = (level, message) => {
 			if (level === 'error' || level === 'warn' || ctx.values.verbose) messages.push(`${level}: ${message}`);
 		};
 		const report = await compressModules({
-			target, policy, paths: ctx.positionals,
+			target, policy, config: files.config, paths: ctx.positionals,
+			lockTimeoutMs: settings.lockTimeoutMs,
 			depmod: !ctx.values['no-depmod'] && settings.depmod,
 			dryRun: Boolean(ctx.values['dry-run']),
 			verify: !ctx.values['no-verify'] && settings.verify,

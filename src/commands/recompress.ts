@@ -34,12 +34,13 @@ ${SETTINGS_USAGE}`,
 		let failed = 0;
 		for (const kv of kernels) {
 			const kctx: CommandContext = {...ctx, values: {...ctx.values, ...(kv ? {kernel: kv} : {})}};
-			const {target, policy} = await resolveTarget(kctx, settings.overrides);
+			const {target, policy, files} = await resolveTarget(kctx, settings.overrides);
 			const log: Log = (level, message) => {
 				if (ctx.values.verbose && !ctx.values.json) ctx.stderr(`${level}: ${message}\n`);
 			};
 			const report = await recompressKernel({
-				target, policy,
+				target, policy, config: files.config,
+				lockTimeoutMs: settings.lockTimeoutMs,
 				depmod: !ctx.values['no-depmod'] && settings.depmod,
 				dryRun: Boolean(ctx.values['dry-run']),
 				verify: !ctx.values['no-verify'] && settings.verify,

@@ -1,0 +1,123 @@
+// The one place that indexes a module's bytes (libkmod-elf.c's habits): class and endianness settled once, every
+// read bounds-checked (offset + size neither overflows nor passes the end), bad input an error naming the file, never
+// a crash. Modules are ET_REL ELF files; kmodpress reads section headers, section names and contents.
+//
+//   ELF header (64-bit): e_ident[16] e_type u16 e_machine u16 … e_shoff u64 (0x28) … e_shentsize u16 (0x3A)
+//                        e_shnum u16 (0x3C) e_shstrndx u16 (0x3E)
+//   Section header (64): sh_name u32, sh_type u32, sh_flags u64, sh_addr u64, sh_offset u64 (0x18), sh_size u64 (0x20),
+//                        sh_link u32, sh_info u32, sh_addralign u64, sh_entsize u64 (0x38)
+import {KmodpressError} from '../errors.js';
+
+export const EM: Readonly<Record<number, string>> = {3: 'i386', 62: 'x86_64', 40: 'arm', 183: 'aarch64', 243: 'riscv', 21: 'ppc64', 22: 's390', 258: 'loongarch', 8: 'mips'};
+export const ET_REL = 1;
+export const SHT_SYMTAB = 2;
+export const SHT_NOBITS = 8;
+
+export interface Section {
+	name: string;
+	type: number;
+	flags: bigint;
+	offset: number;
+	size: number;
+	link: number;
+	info: number;
+	entsize: number;
+	index: number;
+}
+
+export class ElfFile {
+	readonly bytes: Buffer;
+	readonly file: string;
+	readonly is64: boolean;
+	readonly littleEndian: boolean;
+	readonly type: number;
+	readonly machine: number;
+	readonly sections: Section[];
+
+	constructor(bytes: Buffer, file: string) {
+		this.bytes = bytes;
+		this.file = file;
+		if (bytes.length < 16 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
+			throw new KmodpressError('E_ELF_NOT_ELF', `${file}: not an ELF file`, {file, fix: 'reinstall the module (rebuild the package)'});
+		}
+		const cls = bytes[4];
+		const data = bytes[5];
+		if (cls !== 1 && cls !== 2) throw new KmodpressError('E_ELF_BAD', `${file}: unknown ELF class ${cls}`, {file, fix: 'rebuild the module'});
+		if (data !== 1 && data !== 2) throw new KmodpressError('E_ELF_BAD', `${file}: unknown ELF data encoding ${data}`, {file, fix: 'rebuild the module'});
+		this.is64 = cls === 2;
+		this.littleEndian = data === 1;
+		const ehsize = this.is64 ? 64 : 52;
+		this.range(0, ehsize, 'the ELF header');
+		this.type = this.u16(16);
+		this.machine = this.u16(18);
+		const shoff = this.is64 ? this.u64(0x28) : this.u32(0x20);
+		const shentsize = this.u16(this.is64 ? 0x3a : 0x2e);
+		const shnum = this.u16(this.is64 ? 0x3c : 0x30);
+		const shstrndx = this.u16(this.is64 ? 0x3e : 0x32);
+		const want = this.is64 ? 64 : 40;
+		if (shnum === 0) throw new KmodpressError('E_ELF_BAD', `${file}: no section headers`, {file, fix: 'rebuild the module'});
+		if (shentsize !== want) throw new KmodpressError('E_ELF_BAD', `${file}: section header size ${shentsize}, expected ${want}`, {file, fix: 'rebuild the module'});
+		this.range(shoff, shnum * shentsize, 'the section header table');
+		const raw: Omit<Section, 'name'>[] & {nameOff?: number}[] = [];
+		const nameOffs: number[] = [];
+		for (let i = 0; i < shnum; i++) {
+			const o = shoff + i * shentsize;
+			nameOffs.push(this.u32(o));
+			const s = this.is64
+				? {type: this.u32(o + 4), flags: this.bytes.readBigUInt64LE(o + 8), offset: this.u64(o + 0x18), size: this.u64(o + 0x20), link: this.u32(o + 0x28), info: this.u32(o + 0x2c), entsize: this.u64(o + 0x38), index: i}
+				: {type: this.u32(o + 4), flags: BigInt(this.u32(o + 8)), offset: this.u32(o + 0x10), size: this.u32(o + 0x14), link: this.u32(o + 0x18), info: this.u32(o + 0x1c), entsize: this.u32(o + 0x24), index: i};
+			if (s.type !== SHT_NOBITS && s.type !== 0) this.range(s.offset, s.size, `section ${i}`);
+			raw.push(s);
+		}
+		if (shstrndx >= shnum) throw new KmodpressError('E_ELF_BAD', `${file}: section name table index ${shstrndx} out of range`, {file, fix: 'rebuild the module'});
+		const strtab = raw[shstrndx]!;
+		this.sections = raw.map((s, i) => ({...s, name: this.cstr(strtab.offset, strtab.size, nameOffs[i]!, 'a section name')}));
+	}
+
+	/** elf_range_valid(): offset + size inside the file, no overflow. */
+	range(offset: number, size: number, what: string): void {
+		if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || offset < 0 || size < 0 || offset + size > this.bytes.length) {
+			throw new KmodpressError('E_ELF_TRUNCATED', `${this.file}: ${what} (offset ${offset}, ${size} bytes) runs past the end of the file (${this.bytes.length} bytes): truncated or corrupt`, {
+				file: this.file, fix: 'reinstall the module (rebuild the package)',
+			});
+		}
+	}
+
+	u16(o: number): number {
+		this.range(o, 2, 'a field');
+		return this.littleEndian ? this.bytes.readUInt16LE(o) : this.bytes.readUInt16BE(o);
+	}
+
+	u32(o: number): number {
+		this.range(o, 4, 'a field');
+		return this.littleEndian ? this.bytes.readUInt32LE(o) : this.bytes.readUInt32BE(o);
+	}
+
+	u64(o: number): number {
+		this.range(o, 8, 'a field');
+		const v = this.littleEndian ? this.bytes.readBigUInt64LE(o) : this.bytes.readBigUInt64BE(o);
+		return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+	}
+
+	/** A NUL-terminated string at `off` inside the table [tableOff, tableOff+tableSize). */
+	cstr(tableOff: number, tableSize: number, off: number, what: string): string {
+		if (off >= tableSize) throw new KmodpressError('E_ELF_BAD', `${this.file}: ${what} points outside its string table`, {file: this.file, fix: 'rebuild the module'});
+		const start = tableOff + off;
+		const end = this.bytes.indexOf(0, start);
+		if (end < 0 || end >= tableOff + tableSize) throw new KmodpressError('E_ELF_BAD', `${this.file}: ${what} is not NUL-terminated`, {file: this.file, fix: 'rebuild the module'});
+		return this.bytes.toString('latin1', start, end);
+	}
+
+	section(name: string): Section | undefined {
+		return this.sections.find((s) => s.name === name);
+	}
+
+	sectionsNamed(name: string): Section[] {
+		return this.sections.filter((s) => s.name === name);
+	}
+
+	contents(s: Section): Buffer {
+		if (s.type === SHT_NOBITS) return Buffer.alloc(0);
+		return this.bytes.subarray(s.offset, s.offset + s.size);
+	}
+}

@@ -1,0 +1,157 @@
+// Finding module files without being led out of the tree. kmodpress runs as root inside package build trees: a
+// module path, or a directory in it, that is a symlink to somewhere else (/etc/shadow …) is refused; a symlink that
+// stays inside the tree is skipped (its target is processed under its own name). Directories, FIFOs and devices
+// named *.ko are refused with one line each; everything else is still found.
+import {constants, type Dirent, fstatSync, lstatSync, openSync, closeSync, readdirSync, readSync, realpathSync} from 'node:fs';
+import {dirname, join, resolve, sep} from 'node:path';
+import {fsError, KmodpressError} from '../errors.js';
+import type {Log} from '../types.js';
+import {silentLog} from '../types.js';
+import {TEMP_RE} from './safe-replace.js';
+
+export const MODULE_NAME_RE = /\.ko(\.gz|\.xz|\.zst)?$/;
+
+export interface ModuleFile {
+	path: string;
+}
+
+const inside = (child: string, parent: string): boolean => child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+
+export async function walkModules(paths: readonly string[], opts: {root?: string; log?: Log; allowMissing?: boolean} = {}): Promise<{modules: ModuleFile[]; errors: KmodpressError[]}> {
+	const log = opts.log ?? silentLog;
+	const modules: ModuleFile[] = [];
+	const errors: KmodpressError[] = [];
+	const seen = new Set<string>();
+	const add = (p: string): void => {
+		if (!seen.has(p)) {
+			seen.add(p);
+			modules.push({path: p});
+		}
+	};
+	for (const given of paths) {
+		const abs = resolve(given);
+		let st;
+		try {
+			st = lstatSync(abs);
+		} catch (e) {
+			if (opts.allowMissing && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+			errors.push(fsError('E_INPUT_UNREADABLE', abs, 'read it', e, 'check the path'));
+			continue;
+		}
+		if (st.isSymbolicLink()) {
+			let target = '?';
+			try {
+				target = realpathSync(abs);
+			} catch {
+				// dangling
+			}
+			errors.push(new KmodpressError('E_INPUT_SYMLINK', `${abs} is a symlink (to ${target}); kmodpress does not follow symlinks`, {file: abs, fix: 'name the file itself'}));
+			continue;
+		}
+		if (st.isDirectory()) {
+			walkDir(abs, abs, add, errors, log);
+		} else if (st.isFile()) {
+			if (!MODULE_NAME_RE.test(abs)) {
+				errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', `${abs} is not named like a module (*.ko, *.ko.gz, *.ko.xz, *.ko.zst)`, {file: abs, fix: 'name module files or the directories that hold them'}));
+				continue;
+			}
+			// Every directory on the way must be a real directory, not a symlink out of the tree.
+			const parent = dirname(abs);
+			let real = parent;
+			try {
+				real = realpathSync(parent);
+			} catch {
+				// vanished
+			}
+			if (real !== parent) {
+				errors.push(new KmodpressError('E_INPUT_SYMLINK', `${abs}: a directory on its path is a symlink (${parent} → ${real}); kmodpress does not follow symlinks`, {file: abs, fix: `name the file under ${real}`}));
+				continue;
+			}
+			add(abs);
+		} else {
+			errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', `${abs} is not a regular file (${kind(st)})`, {file: abs, fix: 'remove it or name real module files'}));
+		}
+	}
+	return {modules, errors};
+}
+
+function kind(st: {isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isDirectory(): boolean}): string {
+	return st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isDirectory() ? 'a directory' : 'not a file';
+}
+
+function walkDir(dir: string, top: string, add: (p: string) => void, errors: KmodpressError[], log: Log): void {
+	let entries: Dirent[];
+	try {
+		entries = readdirSync(dir, {withFileTypes: true});
+	} catch (e) {
+		errors.push(fsError('E_INPUT_UNREADABLE', dir, 'list it', e, 'check its permissions'));
+		return;
+	}
+	entries.sort((a, b) => a.name.localeCompare(b.name));
+	for (const e of entries) {
+		const p = join(dir, e.name);
+		if (TEMP_RE.test(e.name)) continue;
+		if (e.isSymbolicLink()) {
+			let target: string | undefined;
+			try {
+				target = realpathSync(p);
+			} catch {
+				// dangling
+			}
+			if (target === undefined || !inside(target, top)) {
+				if (MODULE_NAME_RE.test(e.name) || (target && safeIsDir(target))) {
+					errors.push(new KmodpressError('E_INPUT_SYMLINK', `${p} is a symlink out of the tree (to ${target ?? 'nothing'}); refused`, {file: p, fix: 'replace the link with the module file itself'}));
+				}
+			} else {
+				log('debug', `${p}: a symlink inside the tree, skipped (its target is processed)`);
+			}
+			continue;
+		}
+		if (e.isDirectory()) {
+			if (MODULE_NAME_RE.test(e.name)) errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', `${p} is a directory named like a module`, {file: p, fix: 'remove or rename it'}));
+			walkDir(p, top, add, errors, log);
+		} else if (MODULE_NAME_RE.test(e.name)) {
+			if (e.isFile()) add(p);
+			else errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', `${p} is not a regular file (${e.isFIFO() ? 'a FIFO' : e.isSocket() ? 'a socket' : 'a device'})`, {file: p, fix: 'remove it'}));
+		}
+	}
+}
+
+function safeIsDir(p: string): boolean {
+	try {
+		return lstatSync(p).isDirectory();
+	} catch {
+		return false;
+	}
+}
+
+/** Read a module without following a symlink, and check the file opened is the one that was listed. */
+export async function readModuleFile(path: string, opts: {maxBytes?: number} & Record<string, unknown> = {}): Promise<Buffer> {
+	let fd: number;
+	try {
+		fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+	} catch (e) {
+		const code = (e as NodeJS.ErrnoException).code;
+		if (code === 'ELOOP') throw new KmodpressError('E_INPUT_SYMLINK', `${path} became a symlink; refused`, {file: path, fix: 'check who is changing the module tree'});
+		throw fsError('E_INPUT_UNREADABLE', path, 'open it', e, 'check that it exists and is readable');
+	}
+	try {
+		const st = fstatSync(fd);
+		if (!st.isFile()) throw new KmodpressError('E_INPUT_NOT_REGULAR', `${path} is not a regular file`, {file: path});
+		const max = opts.maxBytes ?? 1 << 30;
+		if (st.size > max) throw new KmodpressError('E_CODEC_BOMB', `${path} is ${st.size} bytes, past the bound of ${max}`, {file: path, fix: 'raise maxDecompressedBytes if the module is genuine'});
+		const buf = Buffer.allocUnsafe(st.size);
+		let off = 0;
+		while (off < st.size) {
+			const n = readSync(fd, buf, off, st.size - off, off);
+			if (n === 0) break;
+			off += n;
+		}
+		return off === st.size ? buf : buf.subarray(0, off);
+	} catch (e) {
+		if (e instanceof KmodpressError) throw e;
+		throw fsError('E_INPUT_UNREADABLE', path, 'read it', e);
+	} finally {
+		closeSync(fd);
+	}
+}
