@@ -8,7 +8,7 @@
 //   depmod (not for a staging image) → every module in modules.dep → verify.
 import {availableParallelism} from 'node:os';
 import {basename, dirname, join, relative} from 'node:path';
-import {createCodecPool, type CodecPool} from './codecs/pool.js';
+import {createCodecPool, createInlinePool, type CodecPool} from './codecs/pool.js';
 import {detectFormat} from './codecs/index.js';
 import {decodeAsKernel} from './decoders/index.js';
 import {missingFromModulesDep, runDepmod, type DepmodRun} from './depmod.js';
@@ -88,9 +88,12 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 	const errors: CompressReport['errors'] = [];
 
 	const lock = opts.dryRun ? undefined : await acquireKernelLock(target.moduleDir, {timeoutMs: opts.lockTimeoutMs ?? 600_000, log});
-	const pool = opts.pool ?? createCodecPool({threads: opts.threads ?? availableParallelism()});
+	let pool = opts.pool;
 	try {
-		const walked = await walkModules(paths, {root: target.root, log, allowMissing: opts.paths.length === 0});
+		const walked = await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0});
+		// Workers pay off from a few modules on; one or two run faster on the main thread.
+		pool ??= walked.modules.length <= 2 ? await createInlinePool() : createCodecPool({threads: opts.threads ?? availableParallelism()});
+		const activePool = pool;
 		for (const e of walked.errors) errors.push(errorJSON(e));
 		if (!opts.dryRun) {
 			for (const dir of new Set(walked.modules.map((m) => dirname(m.path)))) {
@@ -98,10 +101,10 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 			}
 		}
 		// Re-walk after recovery: it may have removed a stale twin or a leftover.
-		const modules = opts.dryRun ? walked.modules : (await walkModules(paths, {root: target.root, log, allowMissing: opts.paths.length === 0})).modules;
+		const modules = opts.dryRun ? walked.modules : (await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0})).modules;
 		const groups = groupByModule(modules.map((m) => m.path));
 		const results = await mapLimit([...groups.values()], Math.max(2, (opts.threads ?? availableParallelism()) * 2), (group) =>
-			processModule(group, {target, policy, config: opts.config, pool, maxOutput, dryRun: Boolean(opts.dryRun), log}));
+			processModule(group, {target, policy, config: opts.config, pool: activePool, maxOutput, dryRun: Boolean(opts.dryRun), log}));
 
 		let depmod: CompressReport['depmod'];
 		const changed = results.filter((r) => r.outcome !== 'unchanged' && r.outcome !== 'failed').length;
@@ -127,7 +130,7 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 		const failed = results.filter((r) => r.outcome === 'failed').length + errors.length;
 		return {kernel: target.release.value, dryRun: Boolean(opts.dryRun), modules: results, depmod, changed, failed, errors};
 	} finally {
-		if (!opts.pool) await pool.close();
+		if (!opts.pool) await pool?.close();
 		await lock?.release();
 	}
 }

@@ -1,7 +1,8 @@
 // Every child process kmodpress starts goes through here: execa with an argument array (never a shell string),
 // an absolute path to a tool found only in the system's fixed directories (never $PATH, which a package's build
 // may point into its own tree), and an environment scrubbed of the variables that change compressor output.
-import {execa, type Options, type Result} from 'execa';
+import type {Options, Result} from 'execa';
+import {execFileSync} from 'node:child_process';
 import {accessSync, constants} from 'node:fs';
 import {join} from 'node:path';
 import {KmodpressError} from './errors.js';
@@ -51,6 +52,8 @@ export function requireTool(name: string, why: string, debianPackage: string): s
 /** Run a tool by absolute path with a scrubbed environment. Never throws on a non-zero exit (reject: false). */
 export async function run(file: string, args: readonly string[], options: Options = {}): Promise<Result> {
 	if (!file.startsWith('/')) throw new KmodpressError('E_INTERNAL', `run() needs an absolute path, got ${file}`);
+	// execa costs ~170 ms to import on a small machine: load it only when a child is really run
+	const {execa} = await import('execa');
 	return execa(file, args, {
 		reject: false,
 		extendEnv: false,
@@ -58,4 +61,17 @@ export async function run(file: string, args: readonly string[], options: Option
 		stdin: 'ignore',
 		...options,
 	} as Options) as Promise<Result>;
+}
+
+/** A quick query of a system tool (`kmod --version`): synchronous, no shell, scrubbed environment, absolute path.
+ * Kept separate from run() so that commands which only ask a version do not load execa. */
+export function queryTool(file: string, args: readonly string[]): {ok: boolean; output: string} {
+	if (!file.startsWith('/')) throw new KmodpressError('E_INTERNAL', `queryTool() needs an absolute path, got ${file}`);
+	try {
+		const out = execFileSync(file, args, {env: scrubbedEnv(), stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 10_000});
+		return {ok: true, output: out};
+	} catch (e) {
+		const err = e as {stdout?: string; stderr?: string; message: string};
+		return {ok: false, output: `${err.stdout ?? ''}${err.stderr ?? err.message}`};
+	}
 }

@@ -4,15 +4,18 @@ import {availableParallelism} from 'node:os';
 import {Worker} from 'node:worker_threads';
 import {type ErrorCode, KmodpressError} from '../errors.js';
 import type {Algorithm, CompressionParams} from '../types.js';
+import type {Loaded, LoadOptions} from '../verify/load.js';
 
 export interface CodecPool {
 	compress(data: Uint8Array, params: CompressionParams): Promise<Buffer>;
 	decompress(data: Uint8Array, algorithm: Algorithm, opts: {maxOutput: number}): Promise<Buffer>;
+	/** the verifier's per-file work: decode as the target's loader would and analyse the image (verify/load.ts) */
+	verifyLoad(data: Buffer, path: string, opts: LoadOptions): Promise<Loaded>;
 	close(): Promise<void>;
 }
 
 interface Pending {
-	resolve: (b: Buffer) => void;
+	resolve: (b: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 	reject: (e: unknown) => void;
 }
 
@@ -37,12 +40,12 @@ export function createCodecPool(opts: {threads?: number} = {}): CodecPool {
 	const spawn = (): {w: Worker; busy: number} => {
 		const w = newWorker();
 		const slot = {w, busy: 0};
-		w.on('message', (msg: {id: number; ok: boolean; data?: Uint8Array; error?: {code: ErrorCode; message: string; fix?: string}}) => {
+		w.on('message', (msg: {id: number; ok: boolean; data?: Uint8Array; value?: unknown; error?: {code: ErrorCode; message: string; fix?: string}}) => {
 			const p = pending.get(msg.id);
 			if (!p) return;
 			pending.delete(msg.id);
 			if (--slot.busy === 0) w.unref(); // an idle pool never keeps the process alive
-			if (msg.ok) p.resolve(Buffer.from(msg.data!.buffer, msg.data!.byteOffset, msg.data!.byteLength));
+			if (msg.ok) p.resolve(msg.value !== undefined ? msg.value : Buffer.from(msg.data!.buffer, msg.data!.byteOffset, msg.data!.byteLength));
 			else p.reject(new KmodpressError(msg.error!.code, msg.error!.message, msg.error!.fix ? {fix: msg.error!.fix} : {}));
 		});
 		w.on('error', (e) => {
@@ -56,24 +59,38 @@ export function createCodecPool(opts: {threads?: number} = {}): CodecPool {
 		return slot;
 	};
 
-	const submit = (msg: Record<string, unknown>): Promise<Buffer> => {
+	const submit = <T = Buffer>(msg: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<T> => {
 		if (closed) return Promise.reject(new KmodpressError('E_INTERNAL', 'codec pool used after close()'));
 		let slot = workers.reduce<{w: Worker; busy: number} | undefined>((best, s) => (!best || s.busy < best.busy ? s : best), undefined);
 		if (!slot || (slot.busy > 0 && workers.length < size)) slot = spawn();
 		const id = nextId++;
 		if (slot.busy++ === 0) slot.w.ref(); // pending work keeps the process alive
-		return new Promise<Buffer>((resolve, reject) => {
+		return new Promise<T>((resolve, reject) => {
 			pending.set(id, {resolve, reject});
-			slot!.w.postMessage({...msg, id});
+			slot!.w.postMessage({...msg, id}, transfer);
 		});
 	};
 
 	return {
 		compress: (data, params) => submit({op: 'compress', data, params}),
 		decompress: (data, algorithm, o) => submit({op: 'decompress', data, algorithm, maxOutput: o.maxOutput}),
+		verifyLoad: (data, path, o) => submit<Loaded>({op: 'verifyLoad', data, path, opts: o}),
 		async close() {
 			closed = true;
 			await Promise.all(workers.map((s) => s.w.terminate()));
 		},
+	};
+}
+
+/** The same interface on the main thread: for a job of one or two modules, starting workers costs more than it saves. */
+export async function createInlinePool(): Promise<CodecPool> {
+	const {codecFor} = await import('./index.js');
+	const {loadImage} = await import('../verify/load.js');
+	const decompress = (data: Uint8Array, algorithm: Algorithm, o: {maxOutput: number}) => codecFor(algorithm).decompress(data, o);
+	return {
+		compress: (data, params) => codecFor(params.algorithm).compress(data, params),
+		decompress,
+		verifyLoad: (data, path, o) => loadImage(data, path, o, decompress),
+		close: async () => {},
 	};
 }

@@ -3,14 +3,23 @@
 import {parentPort} from 'node:worker_threads';
 import {isKmodpressError} from '../errors.js';
 import type {Algorithm, CompressionParams} from '../types.js';
+import {loadImage, type LoadOptions} from '../verify/load.js';
 import {codecFor} from './index.js';
 
 type Request =
 	| {id: number; op: 'compress'; data: Uint8Array; params: CompressionParams}
-	| {id: number; op: 'decompress'; data: Uint8Array; algorithm: Algorithm; maxOutput: number};
+	| {id: number; op: 'decompress'; data: Uint8Array; algorithm: Algorithm; maxOutput: number}
+	| {id: number; op: 'verifyLoad'; data: Uint8Array; path: string; opts: LoadOptions};
+
+const decompress = (data: Uint8Array, algorithm: Algorithm, o: {maxOutput: number}) => codecFor(algorithm).decompress(data, o);
 
 parentPort!.on('message', async (req: Request) => {
 	try {
+		if (req.op === 'verifyLoad') {
+			const value = await loadImage(Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength), req.path, req.opts, decompress);
+			parentPort!.postMessage({id: req.id, ok: true, value});
+			return;
+		}
 		const out = req.op === 'compress'
 			? await codecFor(req.params.algorithm).compress(req.data, req.params)
 			: await codecFor(req.algorithm).decompress(req.data, {maxOutput: req.maxOutput});

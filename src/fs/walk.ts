@@ -17,8 +17,44 @@ export interface ModuleFile {
 
 const inside = (child: string, parent: string): boolean => child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
 
-export async function walkModules(paths: readonly string[], opts: {root?: string; log?: Log; allowMissing?: boolean} = {}): Promise<{modules: ModuleFile[]; errors: KmodpressError[]}> {
+/** The trees a path must not leave once it is inside them: the kernel's module dir and a sysroot other than /.
+ * Symlinks above them (Debian's /lib → usr/lib, a cache's `current` link) are the system's layout, not the tree's. */
+function anchorsFor(opts: {root?: string; moduleDir?: string}): string[] {
+	const out: string[] = [];
+	if (opts.moduleDir) out.push(resolve(opts.moduleDir));
+	if (opts.root && resolve(opts.root) !== '/') out.push(resolve(opts.root));
+	return out;
+}
+
+function safeRealpath(p: string): string | undefined {
+	try {
+		return realpathSync(p);
+	} catch {
+		return undefined;
+	}
+}
+
+/** The first anchor that `dir` lies in lexically but not really (a symlink on the way leads out of it). */
+function leavesAnchors(dir: string, anchors: readonly string[]): {anchor: string; real: string} | undefined {
+	for (const anchor of anchors) {
+		if (!inside(dir, anchor)) continue;
+		const real = safeRealpath(dir);
+		const anchorReal = safeRealpath(anchor);
+		if (real === undefined || anchorReal === undefined) continue; // missing: reported when opened
+		if (!inside(real, anchorReal)) return {anchor, real};
+		// the anchor itself may not leave a sysroot that holds it
+		for (const outer of anchors) {
+			if (outer === anchor || !inside(anchor, outer)) continue;
+			const outerReal = safeRealpath(outer);
+			if (outerReal && !inside(anchorReal, outerReal)) return {anchor: outer, real: anchorReal};
+		}
+	}
+	return undefined;
+}
+
+export async function walkModules(paths: readonly string[], opts: {root?: string; moduleDir?: string; log?: Log; allowMissing?: boolean} = {}): Promise<{modules: ModuleFile[]; errors: KmodpressError[]}> {
 	const log = opts.log ?? silentLog;
+	const anchors = anchorsFor(opts);
 	const modules: ModuleFile[] = [];
 	const errors: KmodpressError[] = [];
 	const seen = new Set<string>();
@@ -49,22 +85,21 @@ export async function walkModules(paths: readonly string[], opts: {root?: string
 			continue;
 		}
 		if (st.isDirectory()) {
-			walkDir(abs, abs, add, errors, log);
+			const escape = leavesAnchors(abs, anchors);
+			if (escape) {
+				errors.push(new KmodpressError('E_INPUT_SYMLINK', `${abs}: leads out of ${escape.anchor} (to ${escape.real}) through a symlink; kmodpress does not follow symlinks out of the tree`, {file: abs, fix: 'replace the symlink with a real directory'}));
+				continue;
+			}
+			walkDir(abs, safeRealpath(abs) ?? abs, add, errors, log);
 		} else if (st.isFile()) {
 			if (!MODULE_NAME_RE.test(abs)) {
 				errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', `${abs} is not named like a module (*.ko, *.ko.gz, *.ko.xz, *.ko.zst)`, {file: abs, fix: 'name module files or the directories that hold them'}));
 				continue;
 			}
-			// Every directory on the way must be a real directory, not a symlink out of the tree.
-			const parent = dirname(abs);
-			let real = parent;
-			try {
-				real = realpathSync(parent);
-			} catch {
-				// vanished
-			}
-			if (real !== parent) {
-				errors.push(new KmodpressError('E_INPUT_SYMLINK', `${abs}: a directory on its path is a symlink (${parent} → ${real}); kmodpress does not follow symlinks`, {file: abs, fix: `name the file under ${real}`}));
+			// A symlinked directory on the way may not lead out of the tree it lies in (the module dir, the sysroot).
+			const escape = leavesAnchors(dirname(abs), anchors);
+			if (escape) {
+				errors.push(new KmodpressError('E_INPUT_SYMLINK', `${abs}: a directory on its path leads out of ${escape.anchor} (to ${escape.real}); kmodpress does not follow symlinks out of the tree`, {file: abs, fix: `replace the symlink with a real directory, or name the file under ${escape.real}`}));
 				continue;
 			}
 			add(abs);

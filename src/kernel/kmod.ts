@@ -2,7 +2,7 @@
 // "+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL"). depmod silently skips module suffixes whose library is not built in
 // (kernel-facts.md §3), so a suffix kmod cannot read must be refused before anything is written.
 import {KmodpressError} from '../errors.js';
-import {findTool, run} from '../exec.js';
+import {findTool, queryTool} from '../exec.js';
 import type {Algorithm} from '../types.js';
 
 export interface KmodInfo {
@@ -33,11 +33,11 @@ export function kmodReads(kmod: KmodInfo, algorithm: Algorithm): boolean | undef
 export async function detectKmod(): Promise<KmodInfo> {
 	const bin = findTool('kmod');
 	if (bin === undefined) return {version: undefined, features: {}, from: 'kmod not installed'};
-	const r = await run(bin, ['--version']);
-	if (r.exitCode !== 0) {
-		throw new KmodpressError('E_TOOL_MISSING', `${bin} --version failed (exit ${r.exitCode}): ${String(r.stderr).trim()}`, {
+	const r = queryTool(bin, ['--version']);
+	if (!r.ok) {
+		throw new KmodpressError('E_TOOL_MISSING', `${bin} --version failed: ${r.output.trim().split('\n')[0]}`, {
 			fix: 'reinstall kmod (Debian: apt-get install --reinstall kmod)',
 		});
 	}
-	return parseKmodVersion(`${String(r.stdout)}\n${String(r.stderr)}`, `${bin} --version`);
+	return parseKmodVersion(r.output, `${bin} --version`);
 }

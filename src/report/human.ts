@@ -2,6 +2,7 @@
 import type {KernelTarget} from '../kernel/discover.js';
 import type {Policy} from '../policy.js';
 import type {CompressionParams} from '../types.js';
+import type {VerifyReport} from '../verify/index.js';
 
 const mib = (n: number): string => (n % (1 << 20) === 0 ? `${n >> 20} MiB` : n % 1024 === 0 ? `${n >> 10} KiB` : `${n} B`);
 
@@ -69,5 +70,24 @@ export function formatCompressReport(report: CompressReport, target: KernelTarge
 	}
 	const count = (o: string): number => report.modules.filter((m) => m.outcome === o).length;
 	lines.push(`${report.dryRun ? 'would change' : 'changed'} ${report.changed}, unchanged ${count('unchanged')}, failed ${report.failed}${report.changed === 0 && report.failed === 0 ? ' — nothing to do' : ''}`);
+	return lines.join('\n');
+}
+
+export function formatVerifyReport(report: VerifyReport, verbose = false, boot?: unknown): string {
+	const lines: string[] = [];
+	for (const m of report.modules) {
+		const first = m.findings.find((x) => x.severity === 'error') ?? m.findings.find((x) => x.severity === 'warning');
+		const deps = m.depends.length ? ` (after ${m.depends.join(', ')})` : '';
+		lines.push(`${m.loadable ? 'loadable    ' : 'NOT loadable'} ${m.path}${deps}${first ? `: ${first.code}: ${first.message}` : ''}`);
+		if (verbose) for (const x of m.findings) if (x !== first) lines.push(`    ${x.severity.padEnd(7)} ${x.code}: ${x.message}`);
+	}
+	for (const e of report.errors) lines.push(`error        ${e.file ?? ''}: ${e.message}${e.fix ? ` (${e.fix})` : ''}`);
+	if (verbose) {
+		lines.push('', `kernel ${report.kernel}; what the verdicts rest on:`);
+		for (const [k, v] of Object.entries(report.sources)) lines.push(`  ${k.padEnd(20)} ${v}`);
+	}
+	const bad = report.modules.filter((m) => !m.loadable).length;
+	lines.push(`${report.modules.length} module${report.modules.length === 1 ? '' : 's'} for ${report.kernel}: ${report.modules.length - bad} loadable, ${bad} not loadable`);
+	if (boot !== undefined) lines.push(String((boot as {summary?: string}).summary ?? ''));
 	return lines.join('\n');
 }

@@ -1,0 +1,142 @@
+// bench/compress: kmodpress against the CLI tools on the same files in the same run, as ratios (never absolute
+// times in tests). The corpus is Debian 6.12.115's whole module tree, decompressed once into a temp dir.
+//   node --import tsx bench/compress.ts [--only xz,zstd,gzip] [--limit N]
+// Targets (issue 2): xz ≤ 0.90× `xargs -P$(nproc) xz --check=crc32 --lzma2=dict=1MiB -T1`, byte-identical;
+// zstd ≤ 0.65× one `zstd` process over all files; gzip ≤ 0.55× `xargs -P$(nproc) gzip -n`; peak RSS ≤ 400 MB;
+// one small module compressed and checked by the CLI (no depmod) in ≤ 150 ms wall.
+import {execFileSync, spawnSync} from 'node:child_process';
+import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {availableParallelism, tmpdir} from 'node:os';
+import {dirname, join} from 'node:path';
+import {fileURLToPath} from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const KV = '6.12.115+deb12-amd64';
+const MODDIR = `/lib/modules/${KV}/kernel`;
+const args = process.argv.slice(2);
+const only = (args.includes('--only') ? args[args.indexOf('--only') + 1]! : 'xz,zstd,gzip').split(',');
+const limit = args.includes('--limit') ? Number(args[args.indexOf('--limit') + 1]) : Infinity;
+const N = availableParallelism();
+const ENV = {PATH: '/usr/bin:/bin', LC_ALL: 'C'};
+
+const work = mkdtempSync(join(tmpdir(), 'kmodpress-bench-'));
+const results: {name: string; ratio: number; target: number; note?: string}[] = [];
+const lines: string[] = [];
+const say = (s: string): void => {
+	console.log(s);
+	lines.push(s);
+};
+
+function time(fn: () => void): number {
+	const t0 = process.hrtime.bigint();
+	fn();
+	return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+try {
+	// The corpus: every shipped module, decompressed.
+	const shipped = (readdirSync(MODDIR, {recursive: true}) as string[]).filter((f) => f.endsWith('.ko.xz')).sort().slice(0, limit);
+	const plainDir = join(work, 'plain');
+	mkdirSync(plainDir);
+	const names: string[] = [];
+	let total = 0;
+	const tDec = time(() => {
+		for (const [i, f] of shipped.entries()) {
+			const name = `${String(i).padStart(5, '0')}-${f.split('/').pop()!.replace(/\.xz$/, '')}`;
+			const data = execFileSync('/usr/bin/xz', ['-dc', join(MODDIR, f)], {maxBuffer: 1 << 30});
+			writeFileSync(join(plainDir, name), data);
+			names.push(name);
+			total += data.length;
+		}
+	});
+	say(`corpus: ${names.length} modules of Debian ${KV}, ${(total / 1e6).toFixed(0)} MB decompressed (prepared in ${tDec.toFixed(1)} s); ${N} CPUs`);
+
+	const copyCorpus = (dir: string): void => {
+		mkdirSync(dir);
+		for (const n of names) writeFileSync(join(dir, n), readFileSync(join(plainDir, n)));
+	};
+	const xargs = (dir: string, tool: string, toolArgs: string[]): number => {
+		const list = names.map((n) => join(dir, n)).join('\0');
+		return time(() => {
+			const r = spawnSync('/usr/bin/xargs', ['-0', `-P${N}`, '-n', '16', tool, ...toolArgs], {input: list, env: ENV, stdio: ['pipe', 'ignore', 'inherit']});
+			if (r.status !== 0) throw new Error(`${tool} failed`);
+		});
+	};
+	// kmodpress's in-process pool, in a child so its peak RSS is its own.
+	const kmodpress = (dir: string, alg: string): {seconds: number; rssMb: number} => {
+		const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'compress-worker.ts'), dir, alg, String(N)], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']});
+		if (r.status !== 0) throw new Error(`kmodpress bench worker failed: ${r.stdout}`);
+		return JSON.parse(r.stdout.trim().split('\n').pop()!);
+	};
+
+	if (only.includes('xz')) {
+		const a = join(work, 'xz-cli');
+		copyCorpus(a);
+		const cli = xargs(a, '/usr/bin/xz', ['--check=crc32', '--lzma2=dict=1MiB', '-T1', '-k', '-f', '-q']);
+		const b = join(work, 'xz-kmodpress');
+		copyCorpus(b);
+		const k = kmodpress(b, 'xz');
+		let identical = 0;
+		for (const n of names) if (readFileSync(join(a, `${n}.xz`)).equals(readFileSync(join(b, `${n}.xz`)))) identical++;
+		say(`xz:   CLI (xargs -P${N} xz --check=crc32 --lzma2=dict=1MiB -T1) ${cli.toFixed(1)} s; kmodpress ${k.seconds.toFixed(1)} s, peak RSS ${k.rssMb} MB; ratio ${(k.seconds / cli).toFixed(2)}× (target ≤ 0.90); byte-identical ${identical}/${names.length}`);
+		results.push({name: 'xz time', ratio: k.seconds / cli, target: 0.9}, {name: 'xz byte-identical', ratio: identical === names.length ? 0 : 1, target: 0}, {name: 'xz peak RSS (MB/400)', ratio: k.rssMb / 400, target: 1});
+		rmSync(a, {recursive: true});
+		rmSync(b, {recursive: true});
+	}
+	if (only.includes('zstd')) {
+		const a = join(work, 'zstd-cli');
+		copyCorpus(a);
+		const cli = time(() => {
+			const r = spawnSync('/usr/bin/zstd', ['-q', '-k', '-f', ...names.map((n) => join(a, n))], {env: ENV, stdio: 'inherit'});
+			if (r.status !== 0) throw new Error('zstd failed');
+		});
+		const b = join(work, 'zstd-kmodpress');
+		copyCorpus(b);
+		const k = kmodpress(b, 'zstd');
+		say(`zstd: CLI (one zstd process) ${cli.toFixed(1)} s; kmodpress ${k.seconds.toFixed(1)} s, peak RSS ${k.rssMb} MB; ratio ${(k.seconds / cli).toFixed(2)}× (target ≤ 0.65)`);
+		results.push({name: 'zstd time', ratio: k.seconds / cli, target: 0.65}, {name: 'zstd peak RSS (MB/400)', ratio: k.rssMb / 400, target: 1});
+		rmSync(a, {recursive: true});
+		rmSync(b, {recursive: true});
+	}
+	if (only.includes('gzip')) {
+		const a = join(work, 'gzip-cli');
+		copyCorpus(a);
+		const cli = xargs(a, '/usr/bin/gzip', ['-n', '-k', '-f']);
+		const b = join(work, 'gzip-kmodpress');
+		copyCorpus(b);
+		const k = kmodpress(b, 'gzip');
+		say(`gzip: CLI (xargs -P${N} gzip -n) ${cli.toFixed(1)} s; kmodpress ${k.seconds.toFixed(1)} s, peak RSS ${k.rssMb} MB; ratio ${(k.seconds / cli).toFixed(2)}× (target ≤ 0.55)`);
+		results.push({name: 'gzip time', ratio: k.seconds / cli, target: 0.55}, {name: 'gzip peak RSS (MB/400)', ratio: k.rssMb / 400, target: 1});
+		rmSync(a, {recursive: true});
+		rmSync(b, {recursive: true});
+	}
+
+	// One small module through the real CLI (compress + kernel-rule check, no depmod), against `xz` on the same file.
+	const small = names.map((n) => ({n, size: readFileSync(join(plainDir, n)).length})).sort((x, y) => x.size - y.size)[Math.floor(names.length / 10)]!;
+	const cliJs = join(here, '../dist/cli.js');
+	const runs: number[] = [];
+	const xzRuns: number[] = [];
+	for (let i = 0; i < 7; i++) {
+		const root = join(work, `small-${i}`);
+		mkdirSync(join(root, 'lib/modules', KV, 'extra'), {recursive: true});
+		const p = join(root, 'lib/modules', KV, 'extra', small.n.replace(/^\d+-/, ''));
+		writeFileSync(p, readFileSync(join(plainDir, small.n)));
+		runs.push(time(() => {
+			const r = spawnSync(process.execPath, [cliJs, 'compress', '--kernel', KV, '--root', root, '--no-depmod', p], {stdio: 'ignore'});
+			if (r.status !== 0) throw new Error('kmodpress compress failed on the small module');
+		}));
+		writeFileSync(`${p}.copy`, readFileSync(join(plainDir, small.n)));
+		xzRuns.push(time(() => spawnSync('/usr/bin/xz', ['--check=crc32', '--lzma2=dict=1MiB', '-T1', '-f', `${p}.copy`], {env: ENV})));
+	}
+	runs.sort((x, y) => x - y);
+	xzRuns.sort((x, y) => x - y);
+	const median = runs[3]! * 1000;
+	say(`small module (${small.n.replace(/^\d+-/, '')}, ${(small.size / 1024).toFixed(0)} KiB): kmodpress compress --no-depmod median ${median.toFixed(0)} ms wall (target ≤ 150 ms); xz alone ${(xzRuns[3]! * 1000).toFixed(0)} ms`);
+	results.push({name: 'small module (ms/150)', ratio: median / 150, target: 1});
+
+	say('');
+	for (const r of results) say(`${r.ratio <= r.target ? 'PASS' : 'FAIL'}  ${r.name}: ${r.ratio.toFixed(2)} (target ≤ ${r.target})`);
+	writeFileSync(join(here, 'last-compress.txt'), `${new Date().toISOString()}\n${lines.join('\n')}\n`);
+} finally {
+	rmSync(work, {recursive: true, force: true});
+}

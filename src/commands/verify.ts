@@ -1,0 +1,47 @@
+import type {CommandContext, CommandModule} from '../cli.js';
+import {EXIT, KmodpressError} from '../errors.js';
+import {formatVerifyReport} from '../report/human.js';
+import {toJSON} from '../report/json.js';
+import {verifyModules} from '../verify/index.js';
+import {loadSettings} from './_settings.js';
+import {resolveTarget, str, TARGET_OPTIONS, TARGET_USAGE} from './_target.js';
+
+const command: CommandModule = {
+	options: {...TARGET_OPTIONS, 'sig-enforce': {type: 'boolean'}, certificate: {type: 'string'}, threads: {type: 'string'}, boot: {type: 'boolean'}, 'kernel-image': {type: 'string'}},
+	usage: `Usage: kmodpress verify [PATH...] [--kernel KV] [--build-dir DIR] [--root DIR] [--sig-enforce] [--boot] [--json]
+
+Predicts, without loading anything, what the target kernel will say about each module: decompression under the
+kernel's own rules (or kmod's, when the kernel does not decompress that algorithm), ELF class/machine, struct module
+size, vermagic (same_magic), modversions CRCs (module_layout and every symbol) against Module.symvers and the other
+modules, unknown symbols, namespaces, GPL-only exports, the dependency chain, the appended signature and its key,
+and module BTF against vmlinux BTF. Exit 1 when any module is not loadable.
+
+PATHs are module files or directories. Without PATH: <root>/lib/modules/KV/{extra,updates,weak-updates}.
+
+${TARGET_USAGE}
+  --sig-enforce       judge as a kernel booted with module.sig_enforce=1 (also: config sigEnforce)
+  --certificate FILE  a trusted signing certificate (PEM or DER) besides <build>/certs/signing_key.x509
+  --threads N         worker threads for decompression (default: the number of CPUs)
+  --boot              also boot the target's kernel under QEMU and load the modules (see docs/lab.md)
+  --kernel-image FILE the kernel image to boot (default: <root>/boot/vmlinuz-KV)`,
+	async run(ctx: CommandContext) {
+		const settings = await loadSettings(ctx);
+		const {target, policy, files} = await resolveTarget(ctx, settings.overrides);
+		const report = await verifyModules({
+			target, policy, config: files.config, paths: ctx.positionals,
+			sigEnforce: Boolean(ctx.values['sig-enforce']) || settings.sigEnforce,
+			...(str(ctx, 'certificate') ? {certificate: str(ctx, 'certificate')!} : {}),
+			...(settings.threads ? {threads: settings.threads} : {}),
+			maxDecompressedBytes: settings.maxDecompressedBytes,
+		});
+		const boot: unknown = undefined; // BOOT-WIRING
+		if (ctx.values.json) ctx.stdout(`${toJSON(boot ? {...report, boot} : report)}\n`);
+		else ctx.stdout(`${formatVerifyReport(report, Boolean(ctx.values.verbose), boot)}\n`);
+		if (report.modules.length === 0 && report.errors.length === 0 && ctx.positionals.length > 0) {
+			throw new KmodpressError('E_USAGE', `no module (*.ko, *.ko.gz, *.ko.xz, *.ko.zst) under ${ctx.positionals.join(' ')}`, {fix: 'name module files or the directories that hold them'});
+		}
+		const bootFailed = Array.isArray((boot as {results?: unknown[]} | undefined)?.results) && (boot as {results: {loaded: boolean}[]}).results.some((r) => !r.loaded);
+		return report.modules.some((m) => !m.loadable) || report.errors.length > 0 || bootFailed ? EXIT.MODULE : EXIT.OK;
+	},
+};
+export default command;

@@ -1,0 +1,195 @@
+// What the verifier knows about a target kernel, read once: its exports (Module.symvers), its installed modules
+// (modules.dep), vmlinux BTF, the size of its struct module, its trusted signing certificate, whether it enforces
+// signatures, and the config switches that decide how strict each check is. Every part says where it came from.
+import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs';
+import {join} from 'node:path';
+import {ElfFile} from '../elf/reader.js';
+import type {KernelConfig} from '../kernel/config.js';
+import type {KernelTarget} from '../kernel/discover.js';
+import {targetMachine, targetVermagic} from '../module-image.js';
+import type {Policy} from '../policy.js';
+import {type Btf, BtfError, parseBtf, structSize} from './btf.js';
+import {certificatesFrom, type SignerId, x509Id} from './signature.js';
+import {type Export, moduleNameOf, parseSymvers} from './symvers.js';
+
+export interface InstalledModule {
+	name: string;
+	/** path relative to the module dir, as modules.dep writes it */
+	rel: string;
+	/** modules.dep's dependencies (names), in modules.dep's order */
+	deps: string[];
+}
+
+export interface VerifyContext {
+	release: string;
+	moduleDir: string;
+	running: boolean;
+	machine: number | undefined;
+	vermagic: string | undefined;
+	modversions: boolean;
+	forceLoad: boolean;
+	allowBtfMismatch: boolean;
+	btfModules: boolean;
+	allowMissingNamespace: boolean;
+	moduleSig: boolean;
+	enforce: {on: boolean; from: string};
+	symvers: {exports: Map<string, Export>; from: string} | undefined;
+	installed: Map<string, InstalledModule>;
+	installedFrom: string | undefined;
+	vmlinuxBtf: {btf: Btf; from: string} | {error: string; from: string} | undefined;
+	structModuleSize: {size: number; from: string} | undefined;
+	certificates: {id: SignerId & {subjectName?: string}; from: string}[];
+	notes: string[];
+}
+
+function readMaybe(path: string | undefined): Buffer | undefined {
+	if (!path) return undefined;
+	try {
+		return readFileSync(path);
+	} catch {
+		return undefined;
+	}
+}
+
+export function parseModulesDepFull(text: string): Map<string, InstalledModule> {
+	const out = new Map<string, InstalledModule>();
+	for (const line of text.split('\n')) {
+		const colon = line.indexOf(':');
+		if (colon <= 0) continue;
+		const rel = line.slice(0, colon);
+		const deps = line.slice(colon + 1).trim().split(/\s+/).filter(Boolean).map(moduleNameOf);
+		const name = moduleNameOf(rel);
+		if (!out.has(name)) out.set(name, {name, rel, deps});
+	}
+	return out;
+}
+
+export interface ContextOptions {
+	target: KernelTarget;
+	policy?: Policy;
+	config: KernelConfig | undefined;
+	/** --sig-enforce or the config file's sigEnforce */
+	sigEnforce?: boolean;
+	/** a certificate file to trust in addition to the build dir's certs/signing_key.x509 */
+	certificate?: string;
+	sysRoot?: string;
+}
+
+export function loadVerifyContext(opts: ContextOptions): VerifyContext {
+	const {target, config} = opts;
+	const release = target.release.value;
+	const build = target.buildDir?.value;
+	const sys = opts.sysRoot ?? '/sys';
+	const notes: string[] = [];
+	const on = (k: string) => config?.enabled(k) ?? false;
+
+	let symvers: VerifyContext['symvers'];
+	const symFile = build ? join(build, 'Module.symvers') : undefined;
+	const symText = readMaybe(symFile);
+	if (symText) symvers = {exports: parseSymvers(symText.toString('utf8'), symFile!), from: symFile!};
+
+	let installed = new Map<string, InstalledModule>();
+	let installedFrom: string | undefined;
+	const depFile = join(target.moduleDir, 'modules.dep');
+	const depText = readMaybe(depFile);
+	if (depText) {
+		installed = parseModulesDepFull(depText.toString('utf8'));
+		installedFrom = depFile;
+	}
+
+	let vmlinuxBtf: VerifyContext['vmlinuxBtf'];
+	const tryBtf = (bytes: Uint8Array | undefined, from: string): void => {
+		if (vmlinuxBtf && 'btf' in vmlinuxBtf) return;
+		if (!bytes) return;
+		try {
+			vmlinuxBtf = {btf: parseBtf(bytes), from};
+		} catch (e) {
+			vmlinuxBtf = {error: e instanceof BtfError ? e.message : String(e), from};
+		}
+	};
+	if (build) {
+		const vm = readMaybe(join(build, 'vmlinux'));
+		if (vm) {
+			try {
+				const elf = new ElfFile(vm, join(build, 'vmlinux'));
+				const s = elf.section('.BTF');
+				if (s) tryBtf(elf.contents(s), `${join(build, 'vmlinux')} (.BTF)`);
+			} catch {
+				// not an ELF vmlinux: leave it
+			}
+		}
+	}
+	if (target.running) tryBtf(readMaybe(join(sys, 'kernel/btf/vmlinux')), join(sys, 'kernel/btf/vmlinux'));
+
+	let structModuleSize: VerifyContext['structModuleSize'];
+	if (vmlinuxBtf && 'btf' in vmlinuxBtf) {
+		const size = structSize(vmlinuxBtf.btf, 'module');
+		if (size !== undefined) structModuleSize = {size, from: `struct module in ${vmlinuxBtf.from}`};
+	}
+
+	const certificates: VerifyContext['certificates'] = [];
+	for (const file of [opts.certificate, build ? join(build, 'certs/signing_key.x509') : undefined, build ? join(build, 'certs/signing_key.pem') : undefined]) {
+		const bytes = readMaybe(file);
+		if (!bytes) continue;
+		for (const der of certificatesFrom(bytes)) {
+			try {
+				certificates.push({id: x509Id(der), from: file!});
+			} catch {
+				notes.push(`${file}: not a certificate kmodpress can read`);
+			}
+		}
+		if (certificates.length) break;
+	}
+
+	let enforce = {on: false, from: 'no signature enforcement (CONFIG_MODULE_SIG_FORCE off, no --sig-enforce)'};
+	if (opts.sigEnforce) enforce = {on: true, from: '--sig-enforce'};
+	else if (on('MODULE_SIG_FORCE')) enforce = {on: true, from: `CONFIG_MODULE_SIG_FORCE=y (${config?.where('MODULE_SIG_FORCE') ?? 'config'})`};
+	else if (target.running) {
+		const param = readMaybe(join(sys, 'module/module/parameters/sig_enforce'))?.toString().trim();
+		if (param === 'Y') enforce = {on: true, from: `${join(sys, 'module/module/parameters/sig_enforce')} = Y`};
+		const lockdown = readMaybe(join(sys, 'kernel/security/lockdown'))?.toString();
+		if (!enforce.on && lockdown && /\[(integrity|confidentiality)\]/.test(lockdown)) enforce = {on: true, from: `${join(sys, 'kernel/security/lockdown')}: ${lockdown.trim()}`};
+	}
+
+	return {
+		release,
+		moduleDir: target.moduleDir,
+		running: target.running,
+		machine: targetMachine(config),
+		vermagic: targetVermagic(release, config, build),
+		modversions: on('MODVERSIONS'),
+		forceLoad: on('MODULE_FORCE_LOAD'),
+		allowBtfMismatch: on('MODULE_ALLOW_BTF_MISMATCH'),
+		btfModules: on('DEBUG_INFO_BTF_MODULES'),
+		allowMissingNamespace: on('MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS'),
+		moduleSig: on('MODULE_SIG'),
+		enforce,
+		symvers,
+		installed,
+		installedFrom,
+		vmlinuxBtf,
+		structModuleSize,
+		certificates,
+		notes,
+	};
+}
+
+/** The smallest installed in-tree module, to learn sizeof(struct module) when vmlinux BTF is not available. */
+export function smallestInTreeModule(ctx: VerifyContext): string | undefined {
+	let best: {path: string; size: number} | undefined;
+	for (const m of ctx.installed.values()) {
+		if (!m.rel.startsWith('kernel/')) continue;
+		const p = join(ctx.moduleDir, m.rel);
+		try {
+			const size = statSync(p).size;
+			if (!best || size < best.size) best = {path: p, size};
+		} catch {
+			// listed but gone
+		}
+	}
+	if (best) return best.path;
+	const kdir = join(ctx.moduleDir, 'kernel');
+	if (!existsSync(kdir)) return undefined;
+	for (const name of readdirSync(kdir, {recursive: true}) as string[]) if (/\.ko(\.(gz|xz|zst))?$/.test(name)) return join(kdir, name);
+	return undefined;
+}

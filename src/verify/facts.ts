@@ -1,0 +1,145 @@
+// Everything the verifier needs from one module image, read once (pure: bytes in, plain data out, so it can cross a
+// worker boundary): ELF identity, .modinfo, the symbol table's undefined symbols and exports (with CRCs and
+// namespaces), __versions, .gnu.linkonce.this_module's size, the appended signature, the .BTF sections.
+import {ElfFile, SHT_SYMTAB} from '../elf/reader.js';
+import {isKmodpressError} from '../errors.js';
+import {parseModinfoBytes} from '../modinfo.js';
+import {readSignature, type SignatureInfo} from './signature.js';
+
+export interface ModuleExport {
+	symbol: string;
+	crc: number | undefined;
+	gplOnly: boolean;
+	namespace: string;
+}
+
+export interface ModuleFacts {
+	is64: boolean;
+	machine: number;
+	type: number;
+	symtabCount: number;
+	modinfoCount: number;
+	modinfo: Record<string, string[]>;
+	thisModuleSize: number | undefined;
+	undefinedSymbols: {name: string; weak: boolean}[];
+	exports: ModuleExport[];
+	/** __versions (or 6.14+ extended modversions): symbol → CRC */
+	versions: Record<string, number> | undefined;
+	versionsFrom: '__versions' | '__version_ext' | undefined;
+	signature: SignatureInfo;
+	/** .BTF bytes (copied) and whether a distilled .BTF.base travels with it */
+	btf: Uint8Array | undefined;
+	btfBase: boolean;
+}
+
+const STB_WEAK = 2;
+
+export function analyzeImage(image: Uint8Array, file: string): ModuleFacts {
+	const signature = readSignature(image);
+	const buf = Buffer.from(image.buffer, image.byteOffset, image.byteLength);
+	// the kernel strips the trailer before it parses the ELF (module_sig_check → info->len)
+	const elfBytes = signature.present ? buf.subarray(0, signature.imageLength) : buf;
+	const elf = new ElfFile(elfBytes, file);
+	const modinfoSecs = elf.sectionsNamed('.modinfo');
+	const modinfoMap = modinfoSecs.length === 1 ? parseModinfoBytes(elf.contents(modinfoSecs[0]!)) : new Map<string, string[]>();
+	const symtabs = elf.sections.filter((s) => s.type === SHT_SYMTAB);
+	const thisModule = elf.section('.gnu.linkonce.this_module');
+	const undefinedSymbols: ModuleFacts['undefinedSymbols'] = [];
+	const exportsBySym = new Map<string, ModuleExport>();
+	const crcs = new Map<string, number>();
+	const namespaces = new Map<string, string>();
+	if (symtabs.length === 1) {
+		const st = symtabs[0]!;
+		const strtab = elf.sections[st.link];
+		if (!strtab) throw new Error(`${file}: symbol table links to section ${st.link}, which does not exist`);
+		const entsize = elf.is64 ? 24 : 16;
+		const count = Math.floor(st.size / entsize);
+		const le = elf.littleEndian;
+		const b = elf.bytes;
+		for (let i = 1; i < count; i++) {
+			const o = st.offset + i * entsize;
+			const nameOff = le ? b.readUInt32LE(o) : b.readUInt32BE(o);
+			const info = elf.is64 ? b[o + 4]! : b[o + 12]!;
+			const shndx = elf.is64 ? (le ? b.readUInt16LE(o + 6) : b.readUInt16BE(o + 6)) : (le ? b.readUInt16LE(o + 14) : b.readUInt16BE(o + 14));
+			const value = elf.is64 ? Number(le ? b.readBigUInt64LE(o + 8) : b.readBigUInt64BE(o + 8)) : (le ? b.readUInt32LE(o + 4) : b.readUInt32BE(o + 4));
+			if (nameOff === 0) continue;
+			const name = elf.cstr(strtab.offset, strtab.size, nameOff, 'a symbol name');
+			if (shndx === 0) {
+				undefinedSymbols.push({name, weak: info >> 4 === STB_WEAK});
+				continue;
+			}
+			if (shndx >= 0xff00) continue;
+			const sec = elf.sections[shndx];
+			if (!sec) continue;
+			if (name.startsWith('__ksymtab_') && (sec.name === '__ksymtab' || sec.name === '__ksymtab_gpl')) {
+				const sym = name.slice(10);
+				exportsBySym.set(sym, {symbol: sym, crc: undefined, gplOnly: sec.name === '__ksymtab_gpl', namespace: ''});
+			} else if (name.startsWith('__crc_') && sec.name.startsWith('__kcrctab')) {
+				elf.range(sec.offset + value, 4, `the CRC of ${name.slice(6)}`);
+				crcs.set(name.slice(6), le ? b.readUInt32LE(sec.offset + value) : b.readUInt32BE(sec.offset + value));
+			} else if (name.startsWith('__kstrtabns_') && sec.name === '__ksymtab_strings') {
+				namespaces.set(name.slice(12), elf.cstr(sec.offset, sec.size, value, `the namespace of ${name.slice(12)}`));
+			}
+		}
+	}
+	for (const [sym, e] of exportsBySym) {
+		e.crc = crcs.get(sym);
+		e.namespace = namespaces.get(sym) ?? '';
+	}
+	let versions: Record<string, number> | undefined;
+	let versionsFrom: ModuleFacts['versionsFrom'];
+	const vers = elf.section('__versions');
+	if (vers) {
+		versions = {};
+		versionsFrom = '__versions';
+		const data = elf.contents(vers);
+		const ent = elf.is64 ? 64 : 64; // {unsigned long crc; char name[64 - sizeof(unsigned long)]}
+		const crcSize = elf.is64 ? 8 : 4;
+		for (let o = 0; o + ent <= data.length; o += ent) {
+			const crc = elf.littleEndian ? data.readUInt32LE(o) : data.readUInt32BE(o + crcSize - 4);
+			const end = data.indexOf(0, o + crcSize);
+			const name = data.toString('latin1', o + crcSize, end < 0 || end > o + ent ? o + ent : end);
+			if (!(name in versions)) versions[name] = crc;
+		}
+	} else {
+		const extCrcs = elf.section('__version_ext_crcs');
+		const extNames = elf.section('__version_ext_names');
+		if (extCrcs && extNames) {
+			versions = {};
+			versionsFrom = '__version_ext';
+			const c = elf.contents(extCrcs);
+			const names = elf.contents(extNames).toString('latin1').split('\0');
+			for (let i = 0; i * 4 + 4 <= c.length && i < names.length; i++) {
+				versions[names[i]!] = elf.littleEndian ? c.readUInt32LE(i * 4) : c.readUInt32BE(i * 4);
+			}
+		}
+	}
+	const btfSec = elf.section('.BTF');
+	return {
+		is64: elf.is64,
+		machine: elf.machine,
+		type: elf.type,
+		symtabCount: symtabs.length,
+		modinfoCount: modinfoSecs.length,
+		modinfo: Object.fromEntries(modinfoMap),
+		thisModuleSize: thisModule?.size,
+		undefinedSymbols,
+		exports: [...exportsBySym.values()],
+		versions,
+		versionsFrom,
+		signature,
+		btf: btfSec ? new Uint8Array(elf.contents(btfSec)) : undefined,
+		btfBase: elf.section('.BTF.base') !== undefined,
+	};
+}
+
+/** analyzeImage, turning a malformed ELF into the finding the kernel would give (ENOEXEC) instead of a throw. */
+export function tryAnalyze(image: Uint8Array, file: string): {facts: ModuleFacts} | {error: string} {
+	try {
+		return {facts: analyzeImage(image, file)};
+	} catch (e) {
+		if (isKmodpressError(e)) return {error: e.message};
+		if (e instanceof RangeError || e instanceof Error) return {error: `${file}: ${e.message}`};
+		throw e;
+	}
+}
