@@ -40,6 +40,8 @@ export interface CompressOptions {
 	lockTimeoutMs?: number;
 	/** run the verifier on every module at the end (default true) */
 	verify?: boolean;
+	/** judge signatures as an enforcing kernel would (--sig-enforce / config sigEnforce) */
+	sigEnforce?: boolean;
 	log?: Log;
 	/** a pool to reuse (tests, recompress over several kernels) */
 	pool?: CodecPool;
@@ -64,7 +66,7 @@ export interface ModuleResult {
 	error?: {code: string; message: string; fix?: string};
 	warnings?: string[];
 	/** the verifier's verdict on the result (compress --no-verify: absent) */
-	verify?: {loadable: boolean; findings: Finding[]};
+	verify?: {loadable: boolean; depends: string[]; findings: Finding[]};
 }
 
 export interface CompressReport {
@@ -127,7 +129,27 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 			}
 			depmod = {...ran, missing};
 		}
-		const failed = results.filter((r) => r.outcome === 'failed').length + errors.length;
+		if (!opts.dryRun && opts.verify !== false) {
+			const written = results.filter((r) => r.result && r.outcome !== 'failed');
+			if (written.length > 0) {
+				const {verifyModules} = await import('./verify/index.js');
+				const report = await verifyModules({
+					target, policy, config: opts.config, paths: written.map((r) => r.result!), pool: activePool, log,
+					...(opts.sigEnforce ? {sigEnforce: true} : {}), maxDecompressedBytes: maxOutput,
+				});
+				const byPath = new Map(report.modules.map((m) => [m.path, m]));
+				for (const r of written) {
+					const v = byPath.get(r.result!);
+					if (!v) continue;
+					r.verify = {loadable: v.loadable, depends: v.depends, findings: v.findings};
+					if (!v.loadable && !r.error) {
+						const first = v.findings.find((x) => x.severity === 'error')!;
+						r.error = {code: 'E_VERIFY_NOT_LOADABLE', message: `${r.result}: the kernel ${target.release.value} would refuse it: ${first.code}: ${first.message}`, fix: 'see kmodpress verify -v for every finding'};
+					}
+				}
+			}
+		}
+		const failed = results.filter((r) => r.outcome === 'failed' || r.error).length + errors.length;
 		return {kernel: target.release.value, dryRun: Boolean(opts.dryRun), modules: results, depmod, changed, failed, errors};
 	} finally {
 		if (!opts.pool) await pool?.close();

@@ -8,7 +8,7 @@ import {loadSettings, SETTINGS_OPTIONS, SETTINGS_USAGE} from './_settings.js';
 import {resolveTarget, TARGET_OPTIONS, TARGET_USAGE} from './_target.js';
 
 const command: CommandModule = {
-	options: {...TARGET_OPTIONS, ...SETTINGS_OPTIONS, 'no-depmod': {type: 'boolean'}, 'dry-run': {type: 'boolean'}, 'no-verify': {type: 'boolean'}},
+	options: {...TARGET_OPTIONS, ...SETTINGS_OPTIONS, 'no-depmod': {type: 'boolean'}, 'dry-run': {type: 'boolean'}, 'no-verify': {type: 'boolean'}, 'sig-enforce': {type: 'boolean'}},
 	usage: `Usage: kmodpress compress [PATH...] [--kernel KV] [--build-dir DIR] [--root DIR] [--no-depmod] [--dry-run] [--json]
 
 Compresses modules exactly as the target kernel's modules_install would (algorithm, command, parameters from its
@@ -24,6 +24,7 @@ ${TARGET_USAGE}
   --no-depmod         do not run depmod (the caller will)
   --dry-run           show what would change; change nothing
   --no-verify         skip the verification at the end
+  --sig-enforce       verify as a kernel that enforces module signatures would
 ${SETTINGS_USAGE}`,
 	async run(ctx: CommandContext) {
 		const settings = await loadSettings(ctx);
@@ -38,6 +39,7 @@ ${SETTINGS_USAGE}`,
 			depmod: !ctx.values['no-depmod'] && settings.depmod,
 			dryRun: Boolean(ctx.values['dry-run']),
 			verify: !ctx.values['no-verify'] && settings.verify,
+			sigEnforce: Boolean(ctx.values['sig-enforce']) || settings.sigEnforce,
 			maxDecompressedBytes: settings.maxDecompressedBytes,
 			...(settings.threads ? {threads: settings.threads} : {}),
 			log,

@@ -148,7 +148,7 @@ function decodeFirstStream(b: Uint8Array, maxOutput: number): {data?: Buffer; st
 			else ended = true;
 		}
 	};
-	const CHUNK = 16 << 10;
+	const CHUNK = 1 << 20;
 	for (let off = 0; off < b.length && !ended && !err; off += CHUNK) {
 		s.code(Buffer.from(b.buffer, b.byteOffset + off, Math.min(CHUNK, b.length - off)), false);
 		if (total > maxOutput) return {status: XZ_STATUS.OK, bomb: true, why: `inflates past ${maxOutput} bytes`};

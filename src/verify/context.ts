@@ -36,7 +36,7 @@ export interface VerifyContext {
 	symvers: {exports: Map<string, Export>; from: string} | undefined;
 	installed: Map<string, InstalledModule>;
 	installedFrom: string | undefined;
-	vmlinuxBtf: {btf: Btf; from: string} | {error: string; from: string} | undefined;
+	vmlinuxBtf: {btf: Btf; from: string; shared: Uint8Array} | {error: string; from: string} | undefined;
 	structModuleSize: {size: number; from: string} | undefined;
 	certificates: {id: SignerId & {subjectName?: string}; from: string}[];
 	notes: string[];
@@ -95,6 +95,13 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 	if (depText) {
 		installed = parseModulesDepFull(depText.toString('utf8'));
 		installedFrom = depFile;
+	} else if (existsSync(target.moduleDir)) {
+		// no depmod yet (a fresh sysroot or staging image): the files themselves, without their dependencies
+		for (const rel of readdirSync(target.moduleDir, {recursive: true}) as string[]) {
+			if (!/\.ko(\.(gz|xz|zst))?$/.test(rel)) continue;
+			const name = moduleNameOf(rel);
+			if (!installed.has(name)) installed.set(name, {name, rel, deps: []});
+		}
 	}
 
 	let vmlinuxBtf: VerifyContext['vmlinuxBtf'];
@@ -102,7 +109,10 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 		if (vmlinuxBtf && 'btf' in vmlinuxBtf) return;
 		if (!bytes) return;
 		try {
-			vmlinuxBtf = {btf: parseBtf(bytes), from};
+			// one copy in shared memory: every worker reads it without a copy per module
+			const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
+			shared.set(bytes);
+			vmlinuxBtf = {btf: parseBtf(shared), from, shared};
 		} catch (e) {
 			vmlinuxBtf = {error: e instanceof BtfError ? e.message : String(e), from};
 		}

@@ -30,6 +30,10 @@ export interface ModuleFacts {
 	/** .BTF bytes (copied) and whether a distilled .BTF.base travels with it */
 	btf: Uint8Array | undefined;
 	btfBase: boolean;
+	/** has .BTF at all */
+	hasBtf: boolean;
+	/** the split-BTF check's first error (null: valid; undefined: not checked) */
+	btfError?: string | null;
 }
 
 const STB_WEAK = 2;
@@ -56,19 +60,21 @@ export function analyzeImage(image: Uint8Array, file: string): ModuleFacts {
 		const count = Math.floor(st.size / entsize);
 		const le = elf.littleEndian;
 		const b = elf.bytes;
+		// only symbols in the export sections, and undefined ones, matter: skip the others before decoding a name
+		const interesting = elf.sections.map((sec) => sec.name === '__ksymtab' || sec.name === '__ksymtab_gpl' || sec.name.startsWith('__kcrctab') || sec.name === '__ksymtab_strings');
 		for (let i = 1; i < count; i++) {
 			const o = st.offset + i * entsize;
-			const nameOff = le ? b.readUInt32LE(o) : b.readUInt32BE(o);
-			const info = elf.is64 ? b[o + 4]! : b[o + 12]!;
 			const shndx = elf.is64 ? (le ? b.readUInt16LE(o + 6) : b.readUInt16BE(o + 6)) : (le ? b.readUInt16LE(o + 14) : b.readUInt16BE(o + 14));
-			const value = elf.is64 ? Number(le ? b.readBigUInt64LE(o + 8) : b.readBigUInt64BE(o + 8)) : (le ? b.readUInt32LE(o + 4) : b.readUInt32BE(o + 4));
+			if (shndx !== 0 && (shndx >= 0xff00 || !interesting[shndx])) continue;
+			const nameOff = le ? b.readUInt32LE(o) : b.readUInt32BE(o);
 			if (nameOff === 0) continue;
+			const info = elf.is64 ? b[o + 4]! : b[o + 12]!;
 			const name = elf.cstr(strtab.offset, strtab.size, nameOff, 'a symbol name');
 			if (shndx === 0) {
 				undefinedSymbols.push({name, weak: info >> 4 === STB_WEAK});
 				continue;
 			}
-			if (shndx >= 0xff00) continue;
+			const value = elf.is64 ? Number(le ? b.readBigUInt64LE(o + 8) : b.readBigUInt64BE(o + 8)) : (le ? b.readUInt32LE(o + 4) : b.readUInt32BE(o + 4));
 			const sec = elf.sections[shndx];
 			if (!sec) continue;
 			if (name.startsWith('__ksymtab_') && (sec.name === '__ksymtab' || sec.name === '__ksymtab_gpl')) {
@@ -128,7 +134,8 @@ export function analyzeImage(image: Uint8Array, file: string): ModuleFacts {
 		versions,
 		versionsFrom,
 		signature,
-		btf: btfSec ? new Uint8Array(elf.contents(btfSec)) : undefined,
+		btf: btfSec ? elf.contents(btfSec) : undefined,
+		hasBtf: btfSec !== undefined,
 		btfBase: elf.section('.BTF.base') !== undefined,
 	};
 }

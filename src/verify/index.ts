@@ -22,7 +22,6 @@ import {sameMagic} from '../module-image.js';
 import type {Policy} from '../policy.js';
 import type {Algorithm, Finding, Log, Severity} from '../types.js';
 import {silentLog} from '../types.js';
-import {BtfError, checkBtf, parseBtf} from './btf.js';
 import {loadVerifyContext, smallestInTreeModule, type VerifyContext} from './context.js';
 import type {Loaded} from './load.js';
 import {describeSigner, SIG_MAGIC, signerMatches} from './signature.js';
@@ -136,6 +135,7 @@ async function loadModule(path: string, ctx: VerifyContext, policy: Policy, pool
 	return pool.verifyLoad(bytes, path, {
 		decompressor: policy.decompressor.value, kmod: {version: policy.kmod.version, features: policy.kmod.features},
 		release: ctx.release, enforce: ctx.enforce.on, maxOutput,
+		...(ctx.btfModules && ctx.vmlinuxBtf && 'shared' in ctx.vmlinuxBtf ? {btfBase: ctx.vmlinuxBtf.shared, btfBaseKey: `${ctx.vmlinuxBtf.from}:${ctx.vmlinuxBtf.shared.length}`} : {}),
 	});
 }
 
@@ -238,24 +238,16 @@ export function checkModule(l: Loaded, ctx: VerifyContext, exports: Map<string, 
 	}
 
 	// BTF (btf_parse_module), only where the kernel reads module BTF
-	if (facts.btf && ctx.btfModules) {
+	if (facts.hasBtf && ctx.btfModules) {
 		if (facts.btfBase) findings.push(f('BTF_DISTILLED', 'info', 'distilled base BTF (.BTF.base, 6.11+): the kernel relocates it against its vmlinux BTF'));
-		else if (ctx.vmlinuxBtf && 'btf' in ctx.vmlinuxBtf) {
-			let err: string | undefined;
-			try {
-				err = checkBtf(parseBtf(facts.btf, ctx.vmlinuxBtf.btf));
-			} catch (e) {
-				err = e instanceof BtfError ? e.message : String(e);
-			}
-			if (err) {
-				findings.push(f('BTF_MISMATCH', ctx.allowBtfMismatch ? 'warning' : 'error', `"failed to validate module [${l.module}] BTF: -22" (${err}): built against another vmlinux; ${ctx.allowBtfMismatch ? 'with MODULE_ALLOW_BTF_MISMATCH the kernel drops the BTF and loads it' : 'the kernel refuses it'}; ${rebuild}`));
-			}
-		} else findings.push(f('BTF_UNCHECKED', 'info', 'has .BTF; no vmlinux BTF for this kernel to check it against'));
+		else if (typeof facts.btfError === 'string') {
+			findings.push(f('BTF_MISMATCH', ctx.allowBtfMismatch ? 'warning' : 'error', `"failed to validate module [${l.module}] BTF: -22" (${facts.btfError}): built against another vmlinux; ${ctx.allowBtfMismatch ? 'with MODULE_ALLOW_BTF_MISMATCH the kernel drops the BTF and loads it' : 'the kernel refuses it'}; ${rebuild}`));
+		} else if (facts.btfError === undefined) findings.push(f('BTF_UNCHECKED', 'info', 'has .BTF; no vmlinux BTF for this kernel to check it against'));
 	}
 
 	// modprobe finds modules through modules.dep
 	const rel = relative(ctx.moduleDir, l.path);
-	if (ctx.installedFrom && !rel.startsWith('..') && !ctx.installed.has(l.module) && ![...ctx.installed.values()].some((m) => m.rel === rel)) {
+	if (ctx.installedFrom && !rel.startsWith('..') && !ctx.installed.has(l.module)) {
 		findings.push(f('NOT_IN_MODULES_DEP', 'warning', `not listed in ${ctx.installedFrom}: modprobe cannot find it; run depmod -a ${ctx.release}`));
 	}
 	return verdict();

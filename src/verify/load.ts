@@ -7,6 +7,7 @@ import {parseZstdFrameHeader} from '../decoders/zstd-kernel.js';
 import {isKmodpressError} from '../errors.js';
 import {kmodReads, KMOD_FEATURE, type KmodInfo} from '../kernel/kmod.js';
 import type {Algorithm, Finding, KernelDecompressor, Severity} from '../types.js';
+import {type Btf, BtfError, checkBtf, parseBtf} from './btf.js';
 import {type ModuleFacts, tryAnalyze} from './facts.js';
 import {SIG_MAGIC} from './signature.js';
 import {moduleNameOf} from './symvers.js';
@@ -20,6 +21,10 @@ export interface Loaded {
 }
 
 export interface LoadOptions {
+	/** check module BTF as split BTF on this vmlinux BTF (shared memory) */
+	btfBase?: Uint8Array;
+	/** names btfBase (a worker parses each base once; shared memory arrives as a new object with every message) */
+	btfBaseKey?: string;
 	decompressor: KernelDecompressor;
 	kmod: Pick<KmodInfo, 'version' | 'features'>;
 	release: string;
@@ -28,6 +33,8 @@ export interface LoadOptions {
 }
 
 export type Decompress = (data: Uint8Array, algorithm: Algorithm, opts: {maxOutput: number}) => Promise<Buffer>;
+
+const baseCache = new Map<string, Btf>();
 
 const f = (code: string, severity: Severity, message: string): Finding => ({code, severity, message});
 
@@ -59,6 +66,22 @@ export async function loadImage(bytes: Buffer, path: string, o: LoadOptions, dec
 		return out;
 	}
 	out.facts = r.facts;
+	if (r.facts.btf && !r.facts.btfBase) {
+		if (o.btfBase) {
+			const key = o.btfBaseKey ?? String(o.btfBase.length);
+			let base = baseCache.get(key);
+			if (!base) {
+				base = parseBtf(o.btfBase);
+				baseCache.set(key, base);
+			}
+			try {
+				r.facts.btfError = checkBtf(parseBtf(r.facts.btf, base)) ?? null;
+			} catch (e) {
+				r.facts.btfError = e instanceof BtfError ? e.message : String(e);
+			}
+		}
+		r.facts.btf = undefined; // checked here: the bytes need not travel back
+	}
 	const name = r.facts.modinfo.name?.[0];
 	if (name) out.module = name.replace(/-/g, '_');
 	return out;
