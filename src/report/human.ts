@@ -88,6 +88,12 @@ export function formatVerifyReport(report: VerifyReport, verbose = false, boot?:
 	}
 	const bad = report.modules.filter((m) => !m.loadable).length;
 	lines.push(`${report.modules.length} module${report.modules.length === 1 ? '' : 's'} for ${report.kernel}: ${report.modules.length - bad} loadable, ${bad} not loadable`);
-	if (boot !== undefined) lines.push(String((boot as {summary?: string}).summary ?? ''));
+	if (boot !== undefined) {
+		const b = boot as {summary: string; results: {path: string; loaded: boolean; agrees: boolean; errno: string; message: string[]}[]};
+		for (const r of b.results) {
+			lines.push(`${r.loaded ? 'booted: loaded' : `booted: ${r.errno || 'refused'}`.padEnd(14)} ${r.path}${r.agrees ? '' : ' (kmodpress predicted otherwise)'}${!r.loaded && r.message.length ? `: ${r.message.join(' | ')}` : ''}`);
+		}
+		lines.push(b.summary);
+	}
 	return lines.join('\n');
 }

@@ -39,6 +39,8 @@ export interface VerifyContext {
 	vmlinuxBtf: {btf: Btf; from: string; shared: Uint8Array} | {error: string; from: string} | undefined;
 	structModuleSize: {size: number; from: string} | undefined;
 	certificates: {id: SignerId & {subjectName?: string}; from: string}[];
+	/** the build dir holds the kernel's signing certificate (else the kernel image's built-in ones are read) */
+	buildCertificate: boolean;
 	notes: string[];
 }
 
@@ -138,17 +140,18 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 	}
 
 	const certificates: VerifyContext['certificates'] = [];
-	for (const file of [opts.certificate, build ? join(build, 'certs/signing_key.x509') : undefined, build ? join(build, 'certs/signing_key.pem') : undefined]) {
+	let buildCertificate = false;
+	for (const file of [opts.certificate, build ? join(build, 'certs/signing_key.x509') : undefined]) {
 		const bytes = readMaybe(file);
 		if (!bytes) continue;
 		for (const der of certificatesFrom(bytes)) {
 			try {
-				certificates.push({id: x509Id(der), from: file!});
+				certificates.push({id: x509Id(der), from: file === opts.certificate ? `${file} (--certificate)` : file!});
+				if (file !== opts.certificate) buildCertificate = true;
 			} catch {
 				notes.push(`${file}: not a certificate kmodpress can read`);
 			}
 		}
-		if (certificates.length) break;
 	}
 
 	let enforce = {on: false, from: 'no signature enforcement (CONFIG_MODULE_SIG_FORCE off, no --sig-enforce)'};
@@ -180,6 +183,7 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 		vmlinuxBtf,
 		structModuleSize,
 		certificates,
+		buildCertificate,
 		notes,
 	};
 }
@@ -202,4 +206,45 @@ export function smallestInTreeModule(ctx: VerifyContext): string | undefined {
 	if (!existsSync(kdir)) return undefined;
 	for (const name of readdirSync(kdir, {recursive: true}) as string[]) if (/\.ko(\.(gz|xz|zst))?$/.test(name)) return join(kdir, name);
 	return undefined;
+}
+
+/** The X.509 certificates compiled into a kernel image (the system keyring: CONFIG_SYSTEM_TRUSTED_KEYS and the
+ * build-time module signing key, in .init.data between __cert_list_start and __cert_list_end). A bzImage holds the
+ * kernel compressed: find the payload (zstd, xz or gzip magic), decode it as the boot loader would, scan for DER
+ * certificates. */
+export async function kernelImageCertificates(imagePath: string, maxOutput = 512 << 20): Promise<VerifyContext['certificates']> {
+	const bytes = readMaybe(imagePath);
+	if (!bytes) return [];
+	const {decodeAsKernel} = await import('../decoders/index.js');
+	const all = {algorithm: null, xzBcj: new Set(['x86', 'arm', 'arm64', 'armthumb', 'powerpc', 'sparc', 'riscv', 'ia64'])};
+	let vmlinux: Buffer | undefined;
+	for (const [alg, magic] of [['zstd', [0x28, 0xb5, 0x2f, 0xfd]], ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]], ['gzip', [0x1f, 0x8b, 0x08]]] as const) {
+		let at = bytes.indexOf(Buffer.from(magic));
+		for (let tries = 0; at >= 0 && tries < 4 && !vmlinux; tries++, at = bytes.indexOf(Buffer.from(magic), at + 1)) {
+			const r = await decodeAsKernel(bytes.subarray(at), all, {maxOutput, algorithm: alg});
+			const data = r.data ?? r.partial;
+			if (data && data.length > 1 << 20 && data[0] === 0x7f && data[1] === 0x45) vmlinux = data;
+		}
+		if (vmlinux) break;
+	}
+	if (!vmlinux) return [];
+	const out: VerifyContext['certificates'] = [];
+	const seen = new Set<string>();
+	for (let i = vmlinux.indexOf(0x30); i >= 0 && i < vmlinux.length - 8; i = vmlinux.indexOf(0x30, i + 1)) {
+		if (vmlinux[i + 1] !== 0x82 || vmlinux[i + 4] !== 0x30 || vmlinux[i + 5] !== 0x82) continue;
+		const len = vmlinux.readUInt16BE(i + 2) + 4;
+		if (len < 200 || len > 8192 || i + len > vmlinux.length) continue;
+		try {
+			const der = vmlinux.subarray(i, i + len);
+			const id = x509Id(der);
+			if (!id.serial || !id.issuer) continue;
+			const key = `${id.issuer}/${id.serial}`;
+			if (seen.has(key)) continue;
+			seen.add(key);
+			out.push({id, from: `${imagePath} (built-in certificate "${id.subjectName ?? id.issuerName ?? '?'}")`});
+		} catch {
+			// not a certificate
+		}
+	}
+	return out;
 }

@@ -22,7 +22,7 @@ import {sameMagic} from '../module-image.js';
 import type {Policy} from '../policy.js';
 import type {Algorithm, Finding, Log, Severity} from '../types.js';
 import {silentLog} from '../types.js';
-import {loadVerifyContext, smallestInTreeModule, type VerifyContext} from './context.js';
+import {kernelImageCertificates, loadVerifyContext, smallestInTreeModule, type VerifyContext} from './context.js';
 import type {Loaded} from './load.js';
 import {describeSigner, SIG_MAGIC, signerMatches} from './signature.js';
 import {type Export, licenseIsGplCompatible, moduleNameOf} from './symvers.js';
@@ -84,6 +84,11 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 			}
 		}
 
+		// the kernel's trusted keys: the build dir's certificate, else those compiled into <root>/boot/vmlinuz-KV
+		if (!ctx.buildCertificate && loaded.some((l) => l.facts?.signature.present)) {
+			ctx.certificates.push(...await kernelImageCertificates(join(target.root, 'boot', `vmlinuz-${ctx.release}`)));
+		}
+
 		// exporters: Module.symvers (vmlinux and in-tree modules), then installed modules it does not cover, then the
 		// modules given (a module given replaces the installed one of the same name)
 		const exports = new Map<string, Export>(ctx.symvers?.exports ?? []);
@@ -119,7 +124,7 @@ export function contextSources(ctx: VerifyContext): Record<string, string> {
 		vermagic: ctx.vermagic !== undefined ? `"${ctx.vermagic}" from the kernel config` : 'unknown (no kernel config)',
 		structModule: ctx.structModuleSize ? `${ctx.structModuleSize.size} bytes from ${ctx.structModuleSize.from}` : 'unknown',
 		btf: ctx.vmlinuxBtf ? ('btf' in ctx.vmlinuxBtf ? ctx.vmlinuxBtf.from : `${ctx.vmlinuxBtf.from}: ${ctx.vmlinuxBtf.error}`) : 'no vmlinux BTF',
-		certificate: ctx.certificates.length ? ctx.certificates.map((c) => `${c.from} (${c.id.subjectName ?? describeSigner(c.id)})`).join(', ') : 'none available (certs/signing_key.x509 not in the build dir)',
+		certificate: ctx.certificates.length ? ctx.certificates.map((c) => c.from).join(', ') : 'none available (no certs/signing_key.x509 in the build dir, no certificate in the kernel image)',
 		signatureEnforcement: ctx.enforce.from,
 	};
 }
