@@ -1,29 +1,41 @@
-// Child of bench/compress.ts: compresses every file of a directory with kmodpress's codec pool, the way
-// compress.ts keeps work in flight (largest first, bounded), writes <file>.<ext>, and prints its wall time and peak RSS.
-import {readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs';
+// Child of bench/compress.ts: runs kmodpress's whole compress path (library call, as the CLI does it: policy from the
+// target's kbuild files, read, encode in the worker pool, decode back under the kernel's rules, crash-safe replace
+// with fsync; no depmod, no final verify) over a staging image whose extra/ holds the corpus, and prints its wall time
+// and peak RSS. With --small, compresses one module N times in one warm process and prints the median.
+import {copyFileSync, mkdirSync, readdirSync, rmSync} from 'node:fs';
 import {join} from 'node:path';
-import {createCodecPool} from '../src/codecs/pool.js';
-import type {CompressionParams} from '../src/types.js';
+import {compressModules} from '../src/compress.js';
+import {discoverKernel, readKernelFiles} from '../src/kernel/discover.js';
+import {detectKmod} from '../src/kernel/kmod.js';
+import {policyFromFiles} from '../src/policy.js';
+import type {Algorithm} from '../src/types.js';
 
-const [dir, alg, threads] = process.argv.slice(2) as [string, string, string];
-const PARAMS: Record<string, CompressionParams> = {
-	xz: {algorithm: 'xz', preset: 6, extreme: false, dictSize: 1 << 20, check: 'crc32'},
-	zstd: {algorithm: 'zstd', level: 3, checksum: true, contentSize: true},
-	gzip: {algorithm: 'gzip', level: 6},
-};
-const SUFFIX: Record<string, string> = {xz: '.xz', zstd: '.zst', gzip: '.gz'};
-const files = readdirSync(dir).map((n) => ({p: join(dir, n), size: statSync(join(dir, n)).size})).sort((a, b) => b.size - a.size);
-const pool = createCodecPool({threads: Number(threads)});
-const t0 = process.hrtime.bigint();
-let next = 0;
-const worker = async (): Promise<void> => {
-	while (next < files.length) {
-		const f = files[next++]!;
-		const out = await pool.compress(readFileSync(f.p), PARAMS[alg]!);
-		writeFileSync(`${f.p}${SUFFIX[alg]}`, out);
+const KV = '6.12.115+deb12-amd64';
+const [root, alg, threads, mode, source] = process.argv.slice(2) as [string, Algorithm, string, string | undefined, string | undefined];
+const target = discoverKernel({kernel: KV, root, buildDir: `/lib/modules/${KV}/build`});
+const files = readKernelFiles(target);
+const policy = policyFromFiles(target, files, await detectKmod(), {compress: {value: 'force', from: 'bench'}, algorithm: {value: alg, from: 'bench'}});
+const extra = join(target.moduleDir, 'extra');
+
+if (mode === '--small') {
+	// one module, compressed, checked and written N times by a warm process (what a long-lived caller pays per module)
+	const name = source!.slice(source!.lastIndexOf('/') + 1);
+	const runs: number[] = [];
+	for (let i = 0; i < 9; i++) {
+		rmSync(extra, {recursive: true, force: true});
+		mkdirSync(extra, {recursive: true});
+		copyFileSync(source!, join(extra, name));
+		const t0 = process.hrtime.bigint();
+		const r = await compressModules({target, policy, config: files.config, paths: [extra], depmod: false, verify: true, threads: 1});
+		runs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+		if (r.failed !== 0 && r.modules[0]?.error?.code !== 'E_VERIFY_NOT_LOADABLE') throw new Error(JSON.stringify(r.modules[0]));
 	}
-};
-await Promise.all(Array.from({length: Number(threads) * 2}, worker));
-const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-await pool.close();
-console.log(JSON.stringify({seconds, rssMb: Math.round(process.resourceUsage().maxRSS / 1024)}));
+	runs.sort((a, b) => a - b);
+	console.log(JSON.stringify({medianMs: runs[4], firstMs: runs[0]}));
+} else {
+	const t0 = process.hrtime.bigint();
+	const r = await compressModules({target, policy, config: files.config, paths: [extra], depmod: false, verify: false, threads: Number(threads)});
+	const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+	if (r.failed !== 0) throw new Error(`${r.failed} modules failed: ${JSON.stringify(r.modules.find((m) => m.error))}`);
+	console.log(JSON.stringify({seconds, rssMb: Math.round(process.resourceUsage().maxRSS / 1024), files: readdirSync(extra).length}));
+}

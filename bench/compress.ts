@@ -5,7 +5,7 @@
 // zstd ≤ 0.65× one `zstd` process over all files; gzip ≤ 0.55× `xargs -P$(nproc) gzip -n`; peak RSS ≤ 400 MB;
 // one small module compressed and checked by the CLI (no depmod) in ≤ 150 ms wall.
 import {execFileSync, spawnSync} from 'node:child_process';
-import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs';
 import {availableParallelism, tmpdir} from 'node:os';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -62,10 +62,17 @@ try {
 			if (r.status !== 0) throw new Error(`${tool} failed`);
 		});
 	};
-	// kmodpress's in-process pool, in a child so its peak RSS is its own.
+	// kmodpress's whole compress path over a staging image <dir>/root/lib/modules/KV/extra, in a child so its peak RSS
+	// is its own; the outputs are then moved next to the CLI's for the byte comparison.
 	const kmodpress = (dir: string, alg: string): {seconds: number; rssMb: number} => {
-		const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'compress-worker.ts'), dir, alg, String(N)], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']});
+		const root = join(work, `root-${alg}`);
+		const extra = join(root, 'lib/modules', KV, 'extra');
+		mkdirSync(dirname(extra), {recursive: true});
+		renameSync(dir, extra);
+		const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'compress-worker.ts'), root, alg, String(N)], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']});
 		if (r.status !== 0) throw new Error(`kmodpress bench worker failed: ${r.stdout}`);
+		renameSync(extra, dir);
+		rmSync(root, {recursive: true});
 		return JSON.parse(r.stdout.trim().split('\n').pop()!);
 	};
 
@@ -78,6 +85,7 @@ try {
 		const k = kmodpress(b, 'xz');
 		let identical = 0;
 		for (const n of names) if (readFileSync(join(a, `${n}.xz`)).equals(readFileSync(join(b, `${n}.xz`)))) identical++;
+		if (readdirSync(b).length !== names.length) throw new Error(`kmodpress left ${readdirSync(b).length} files for ${names.length} modules`);
 		say(`xz:   CLI (xargs -P${N} xz --check=crc32 --lzma2=dict=1MiB -T1) ${cli.toFixed(1)} s; kmodpress ${k.seconds.toFixed(1)} s, peak RSS ${k.rssMb} MB; ratio ${(k.seconds / cli).toFixed(2)}× (target ≤ 0.90); byte-identical ${identical}/${names.length}`);
 		results.push({name: 'xz time', ratio: k.seconds / cli, target: 0.9}, {name: 'xz byte-identical', ratio: identical === names.length ? 0 : 1, target: 0}, {name: 'xz peak RSS (MB/400)', ratio: k.rssMb / 400, target: 1});
 		rmSync(a, {recursive: true});
@@ -132,7 +140,12 @@ try {
 	xzRuns.sort((x, y) => x - y);
 	const median = runs[3]! * 1000;
 	say(`small module (${small.n.replace(/^\d+-/, '')}, ${(small.size / 1024).toFixed(0)} KiB): kmodpress compress --no-depmod median ${median.toFixed(0)} ms wall (target ≤ 150 ms); xz alone ${(xzRuns[3]! * 1000).toFixed(0)} ms`);
-	results.push({name: 'small module (ms/150)', ratio: median / 150, target: 1});
+	const warm = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'compress-worker.ts'), join(work, 'small-warm'), 'xz', '1', '--small', join(plainDir, small.n)], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']});
+	if (warm.status !== 0) throw new Error(`small in-process run failed: ${warm.stdout}`);
+	const inproc = JSON.parse(warm.stdout.trim().split('\n').pop()!) as {medianMs: number; firstMs: number};
+	say(`small module in a warm process (compressModules: policy given, compress, kernel-rule check, crash-safe write, verify; no depmod): median ${inproc.medianMs.toFixed(0)} ms (target ≤ 150 ms)`);
+	say(`  the CLI's extra over that is Node's start (node -e 1: ${(time(() => spawnSync(process.execPath, ['-e', '1'])) * 1000).toFixed(0)} ms here), module loading, kernel discovery and the kmod query`);
+	results.push({name: 'small module in-process (ms/150)', ratio: inproc.medianMs / 150, target: 1}, {name: 'small module via CLI (ms/150)', ratio: median / 150, target: 1});
 
 	say('');
 	for (const r of results) say(`${r.ratio <= r.target ? 'PASS' : 'FAIL'}  ${r.name}: ${r.ratio.toFixed(2)} (target ≤ ${r.target})`);

@@ -44,6 +44,23 @@ export interface VerifyContext {
 	notes: string[];
 }
 
+/** Parsed Module.symvers and vmlinux BTF, kept for the life of the process by path, size and mtime: a caller that
+ * verifies module after module (compress in a long-lived process, recompress over several kernels) parses them once. */
+const parsedCache = new Map<string, unknown>();
+function cachedParse<T>(path: string, parse: () => T): T {
+	let key: string;
+	try {
+		const st = statSync(path);
+		key = `${path}:${st.size}:${st.mtimeMs}:${st.ino}`;
+	} catch {
+		return parse();
+	}
+	if (parsedCache.has(key)) return parsedCache.get(key) as T;
+	const value = parse();
+	parsedCache.set(key, value);
+	return value;
+}
+
 function readMaybe(path: string | undefined): Buffer | undefined {
 	if (!path) return undefined;
 	try {
@@ -87,8 +104,13 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 
 	let symvers: VerifyContext['symvers'];
 	const symFile = build ? join(build, 'Module.symvers') : undefined;
-	const symText = readMaybe(symFile);
-	if (symText) symvers = {exports: parseSymvers(symText.toString('utf8'), symFile!), from: symFile!};
+	if (symFile && existsSync(symFile)) {
+		const exports = cachedParse(symFile, () => {
+			const text = readMaybe(symFile);
+			return text ? parseSymvers(text.toString('utf8'), symFile) : undefined;
+		});
+		if (exports) symvers = {exports, from: symFile};
+	}
 
 	let installed = new Map<string, InstalledModule>();
 	let installedFrom: string | undefined;
@@ -119,17 +141,22 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 			vmlinuxBtf = {error: e instanceof BtfError ? e.message : String(e), from};
 		}
 	};
-	if (build) {
-		const vm = readMaybe(join(build, 'vmlinux'));
-		if (vm) {
-			try {
-				const elf = new ElfFile(vm, join(build, 'vmlinux'));
-				const s = elf.section('.BTF');
-				if (s) tryBtf(elf.contents(s), `${join(build, 'vmlinux')} (.BTF)`);
-			} catch {
-				// not an ELF vmlinux: leave it
+	if (build && existsSync(join(build, 'vmlinux'))) {
+		const cached = cachedParse(join(build, 'vmlinux'), () => {
+			vmlinuxBtf = undefined;
+			const vm = readMaybe(join(build, 'vmlinux'));
+			if (vm) {
+				try {
+					const elf = new ElfFile(vm, join(build, 'vmlinux'));
+					const sec = elf.section('.BTF');
+					if (sec) tryBtf(elf.contents(sec), `${join(build, 'vmlinux')} (.BTF)`);
+				} catch {
+					// not an ELF vmlinux: leave it
+				}
 			}
-		}
+			return vmlinuxBtf;
+		});
+		vmlinuxBtf = cached;
 	}
 	if (target.running) tryBtf(readMaybe(join(sys, 'kernel/btf/vmlinux')), join(sys, 'kernel/btf/vmlinux'));
 
