@@ -24,7 +24,7 @@ fi
 # package[=version] lists: what the main job needs, then what the tests add.
 base=(kmod xz-utils zstd gzip gcc make libc6-dev pahole "linux-headers-$KV=$DEBVER" "linux-image-$KV=$DEBVER")
 tests=(qemu-system-x86 busybox-static dkms "linux-source-6.12=$DEBVER" flex bison bc libelf-dev libssl-dev cpio openssl attr
-	initramfs-tools)
+	initramfs-tools python3-minimal systemd)
 pkgs=("${base[@]}")
 [ "$want_test" = 1 ] && pkgs+=("${tests[@]}")
 

@@ -89,7 +89,8 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 	const paths = opts.paths.length > 0 ? [...opts.paths] : OUT_OF_TREE_DIRS.map((d) => join(target.moduleDir, d));
 	const errors: CompressReport['errors'] = [];
 
-	const lock = opts.dryRun ? undefined : await acquireKernelLock(target.moduleDir, {timeoutMs: opts.lockTimeoutMs ?? 600_000, log});
+	// A staging image belongs to one package build: no lock (and no lock file left in the package's image).
+	const lock = opts.dryRun || target.stagingImage ? undefined : await acquireKernelLock(target.moduleDir, {timeoutMs: opts.lockTimeoutMs ?? 600_000, log});
 	let pool = opts.pool;
 	try {
 		const walked = await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0});
@@ -111,7 +112,14 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 		let depmod: CompressReport['depmod'];
 		const changed = results.filter((r) => r.outcome !== 'unchanged' && r.outcome !== 'failed').length;
 		if (!opts.dryRun) {
-			const skip = opts.depmod === false ? '--no-depmod: depmod skipped' : undefined;
+			let skip = opts.depmod === false ? '--no-depmod: depmod skipped' : undefined;
+			if (!skip && changed === 0 && results.every((r) => r.outcome === 'unchanged')) {
+				try {
+					if (missingFromModulesDep(target.moduleDir, results.map((r) => r.result!)).length === 0) skip = 'nothing changed and modules.dep already lists every module';
+				} catch {
+					// no modules.dep yet: run depmod
+				}
+			}
 			const ran = await runDepmod(target, {...(skip ? {skip} : {}), log});
 			let missing: string[] = [];
 			if (ran.ran) {

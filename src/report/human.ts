@@ -52,21 +52,21 @@ export function formatCompressReport(report: CompressReport, target: KernelTarge
 	lines.push(`kernel ${report.kernel}: ${policy.params ? describeParams(policy.params) : 'modules stay uncompressed'}${report.dryRun ? ' (dry run: nothing changed)' : ''}`);
 	for (const m of report.modules) {
 		if (m.outcome === 'failed') {
-			lines.push(`FAILED     ${rel(m.path)}: ${m.error ? `${m.error.code}: ${m.error.message.replace(`${m.path}: `, '')}${m.error.fix ? ` Fix: ${m.error.fix}` : ''}` : m.reason}`);
+			lines.push(`${'FAILED'.padEnd(12)} ${rel(m.path)}: ${m.error ? `${m.error.code}: ${m.error.message.replace(`${m.path}: `, '')}${m.error.fix ? ` Fix: ${m.error.fix}` : ''}` : m.reason}`);
 			continue;
 		}
 		const arrow = m.result && m.result !== m.path ? ` → ${rel(m.result)}` : '';
 		const sizes = m.outcome === 'unchanged' ? '' : ` (${size(m.bytesBefore)} → ${size(m.bytesAfter)})`;
-		lines.push(`${m.outcome.padEnd(11)}${rel(m.path)}${arrow}${sizes}${verbose || m.outcome !== 'unchanged' ? `: ${m.reason}` : ''}`);
-		for (const w of m.warnings ?? []) lines.push(`           warning: ${w}`);
+		lines.push(`${m.outcome.padEnd(12)} ${rel(m.path)}${arrow}${sizes}${verbose || m.outcome !== 'unchanged' ? `: ${m.reason}` : ''}`);
+		for (const w of m.warnings ?? []) lines.push(`             warning: ${w}`);
 		if (m.verify && (verbose || !m.verify.loadable)) {
-			for (const f of m.verify.findings) if (verbose || f.severity === 'error') lines.push(`           ${f.severity}: ${f.code}: ${f.message}`);
+			for (const f of m.verify.findings) if (verbose || f.severity === 'error') lines.push(`             ${f.severity}: ${f.code}: ${f.message}`);
 		}
 	}
-	for (const e of report.errors) lines.push(`FAILED     ${e.file ?? ''}: ${e.code}: ${e.message}${e.fix ? ` Fix: ${e.fix}` : ''}`);
+	for (const e of report.errors) lines.push(`${'FAILED'.padEnd(12)} ${e.file ?? ''}: ${e.code}: ${e.message}${e.fix ? ` Fix: ${e.fix}` : ''}`);
 	if (report.depmod) {
-		if (report.depmod.ran) lines.push(`depmod     ${report.depmod.argv?.join(' ')}${report.depmod.missing.length ? `: ${report.depmod.missing.length} module(s) missing from modules.dep` : ': every module is in modules.dep'}`);
-		else lines.push(`depmod     skipped: ${report.depmod.reason}`);
+		if (report.depmod.ran) lines.push(`${'depmod'.padEnd(12)} ${report.depmod.argv?.join(' ')}${report.depmod.missing.length ? `: ${report.depmod.missing.length} module(s) missing from modules.dep` : ': every module is in modules.dep'}`);
+		else lines.push(`${'depmod'.padEnd(12)} skipped: ${report.depmod.reason}`);
 	}
 	const count = (o: string): number => report.modules.filter((m) => m.outcome === o).length;
 	lines.push(`${report.dryRun ? 'would change' : 'changed'} ${report.changed}, unchanged ${count('unchanged')}, failed ${report.failed}${report.changed === 0 && report.failed === 0 ? ' — nothing to do' : ''}`);

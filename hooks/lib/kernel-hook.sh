@@ -1,0 +1,86 @@
+# kmodpress: shared part of the kernel hooks (hooks/postinst.d/kmodpress, hooks/kernel-install/50-kmodpress.install).
+# Sourced, not executed. kmodpress_kernel_hook NAME KV fixes the out-of-tree modules of kernel KV once its modules
+# are in place:
+#   1. every DKMS module installed for KV goes through hooks/dkms/post-install (compress as the kernel's own
+#      modules_install would, and DKMS's copy under /var/lib/dkms rewritten to match, so `dkms status` stays clean);
+#   2. `kmodpress recompress --kernel KV --root ROOT`: every other module outside modules.order (extra/, updates/,
+#      weak-updates/ …), then depmod once, then the check that modules.dep lists each of them.
+# Environment:
+#   KMODPRESS_BIN     the kmodpress executable (a path; never word-split). Default: kmodpress on PATH, else
+#                     node <this checkout>/dist/cli.js when the hooks run from a built checkout.
+#   KMODPRESS_ROOT    the system root the kernel lives in (default /): for tests and image builders.
+#   KMODPRESS_HOOK_STRICT=1   exit 1 when a module fails (default: print the failure loudly, exit 0, so a module
+#                     that would not load never blocks installing the kernel itself).
+
+kmodpress_hook_dir=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/..
+
+# Sets the array kmodpress_cmd to the command that runs kmodpress, or returns 1.
+kmodpress_find() {
+	if [ -n "${KMODPRESS_BIN:-}" ]; then
+		[ -x "$KMODPRESS_BIN" ] || { echo "KMODPRESS_BIN=$KMODPRESS_BIN is not an executable file" >&2; return 1; }
+		kmodpress_cmd=("$KMODPRESS_BIN")
+	elif p=$(type -P kmodpress); then
+		kmodpress_cmd=("$p")
+	elif [ -f "$kmodpress_hook_dir/../dist/cli.js" ] && p=$(type -P node); then
+		kmodpress_cmd=("$p" "$(readlink -f -- "$kmodpress_hook_dir/../dist/cli.js")")
+	else
+		echo "kmodpress is not installed (not on PATH, KMODPRESS_BIN unset, no built checkout)" >&2
+		return 1
+	fi
+}
+
+kmodpress_kernel_hook() {
+	local name=$1 kv=$2 root=${KMODPRESS_ROOT:-/} rc=0 link target module version arch dkms_tree
+	local me="kmodpress: $name"
+	if [ -z "$kv" ]; then
+		echo "$me: no kernel version given" >&2
+		return 2
+	fi
+	if ! kmodpress_find; then
+		echo "$me FAILED for $kv: kmodpress cannot run; the out-of-tree modules of $kv are left as they are" >&2
+		[ "${KMODPRESS_HOOK_STRICT:-0}" = 1 ] && return 2
+		echo "$me: continuing the kernel installation anyway (set KMODPRESS_HOOK_STRICT=1 to make this fatal)" >&2
+		return 0
+	fi
+	local moddir=${root%/}/lib/modules/$kv
+	if [ ! -d "$moddir" ]; then
+		echo "$me: $moddir does not exist; nothing to do"
+		return 0
+	fi
+
+	# 1. DKMS modules installed for this kernel: $dkms_tree/<module>/kernel-<KV>-<arch> → <version>/<KV>/<arch>.
+	dkms_tree=${KMODPRESS_DKMS_TREE:-${root%/}/var/lib/dkms}
+	if [ -d "$dkms_tree" ]; then
+		for link in "$dkms_tree"/*/kernel-"$kv"-*; do
+			[ -L "$link" ] || continue
+			module=${link%/*}
+			module=${module##*/}
+			arch=${link##*/kernel-"$kv"-}
+			target=$(readlink -- "$link")
+			version=${target%%/*}
+			[ -d "$dkms_tree/$module/$version/$kv/$arch/module" ] || continue
+			echo "$me: DKMS module $module/$version for $kv ($arch)"
+			KMODPRESS_DKMS_TREE=$dkms_tree KMODPRESS_INSTALL_TREE=${root%/}/lib/modules KMODPRESS_DKMS_DEPMOD_CHECK=0 \
+				"$kmodpress_hook_dir/dkms/post-install" "$kv" "$arch" "$module" "$version" || rc=1
+		done
+	fi
+
+	# 2. Everything out of tree, depmod once, modules.dep checked.
+	echo "$me: kmodpress recompress --kernel $kv --root $root"
+	"${kmodpress_cmd[@]}" recompress --kernel "$kv" --root "$root"
+	local r=$?
+	if [ "$r" = 2 ] || [ "$r" = 3 ] || [ "$r" = 70 ]; then
+		echo "$me FAILED: kmodpress recompress exited $r for $kv (nothing was changed; see the kmodpress: line above)" >&2
+		rc=1
+	elif [ "$r" != 0 ]; then
+		echo "$me FAILED: kmodpress recompress exited $r for $kv: a module of this kernel would not load or is missing from modules.dep (see above)" >&2
+		rc=1
+	fi
+	if [ "$rc" = 0 ]; then
+		echo "$me OK: out-of-tree modules of $kv are compressed as its modules_install would, depmod done"
+		return 0
+	fi
+	[ "${KMODPRESS_HOOK_STRICT:-0}" = 1 ] && return 1
+	echo "$me: continuing the kernel installation anyway (set KMODPRESS_HOOK_STRICT=1 to make this fatal)" >&2
+	return 0
+}
