@@ -44,7 +44,7 @@ const rows: Row[] = [
 	{name: 'xz truncated', bytes: () => xz(['--check=crc32']).subarray(0, 3000), k: DEBIAN, verdict: {status: 0, message: /status 0/}},
 	{name: 'xz corrupted', bytes: () => {
 		const b = xz(['--check=crc32']);
-		b[2000] ^= 0x55;
+		b[2000] = b[2000]! ^ 0x55;
 		return b;
 	}, k: DEBIAN, verdict: {status: 7, message: /status 7/}},
 	{name: 'legacy .lzma', bytes: () => xz(['--format=lzma']), k: DEBIAN, verdict: {message: /not an xz compressed module/}},
@@ -72,7 +72,7 @@ const rows: Row[] = [
 	}, k: ZSTD, verdict: {status: 32, message: /status 32/}},
 	{name: 'zstd bad content checksum', bytes: () => {
 		const b = zstd([]);
-		b[b.length - 1] ^= 0xff;
+		b[b.length - 1] = b[b.length - 1]! ^ 0xff;
 		return b;
 	}, k: ZSTD, verdict: {status: 22, message: /status 22/}},
 	{name: 'zstd truncated', bytes: () => zstd([]).subarray(0, 4000), k: ZSTD, verdict: {message: /truncated.*ENOEXEC/}},
@@ -95,7 +95,7 @@ const rows: Row[] = [
 	{name: 'zlib wrapper instead of gzip', bytes: () => execFileSync('/usr/bin/python3', ['-c', 'import sys,zlib; sys.stdout.buffer.write(zlib.compress(sys.stdin.buffer.read()))'], {input: MODULE}), k: GZIP, verdict: {message: /not a gzip compressed module/}},
 	{name: 'gzip wrong trailer CRC (the kernel never reads it)', bytes: () => {
 		const b = gzip(['-n']);
-		b[b.length - 6] ^= 0xff;
+		b[b.length - 6] = b[b.length - 6]! ^ 0xff;
 		return b;
 	}, k: GZIP, verdict: 'loads'},
 ];
