@@ -8,6 +8,7 @@ import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {cached, DEBIAN_KV, DEBIAN_MODDIR} from '../helpers/paths.js';
 import {exampleModule} from '../helpers/tree.js';
+import {patchSectionSize} from '../helpers/patch.js';
 
 const CLI = join(import.meta.dirname, '../../src/cli.ts');
 interface BootReport {modules: {path: string; loadable: boolean}[]; boot: {results: {path: string; predicted: boolean; loaded: boolean; agrees: boolean; errno: string; message: string[]}[]; summary: string}}
@@ -28,9 +29,15 @@ test('Debian 6.12 booted in QEMU agrees with verify: clean, dependency, unknown 
 		copyFileSync(cached('fixtures/current', 'kp_unknown.ko'), join(dir, 'kp_unknown.ko'));
 		writeFileSync(join(dir, 'kmodpress_hello.ko.xz'), execFileSync('/usr/bin/xz', ['--check=crc64', '-c'], {input: exampleModule()}));
 		copyFileSync(join(DEBIAN_MODDIR, 'kernel/lib/crc8.ko.xz'), join(dir, 'crc8.ko.xz'));
-		const files = ['kp_dep.ko', 'kp_unknown.ko', 'kmodpress_hello.ko.xz', 'crc8.ko.xz'].map((f) => join(dir, f));
+		const arm = Buffer.from(exampleModule());
+		arm.writeUInt16LE(183, 18); // EM_AARCH64
+		execFileSync('/usr/bin/mkdir', ['-p', join(dir, 'arm'), join(dir, 'size')]);
+		writeFileSync(join(dir, 'arm/kmodpress_hello.ko'), arm);
+		writeFileSync(join(dir, 'size/kmodpress_hello.ko'), patchSectionSize(exampleModule(), '.gnu.linkonce.this_module', -64));
+		const files = ['kp_dep.ko', 'kp_unknown.ko', 'kmodpress_hello.ko.xz', 'crc8.ko.xz', 'arm/kmodpress_hello.ko', 'size/kmodpress_hello.ko'].map((f) => join(dir, f));
 		const r = bootVerify(files);
-		assert.equal(r.boot.results.map((x) => [x.loaded, x.predicted]), [[true, true], [false, false], [false, false], [true, true]], JSON.stringify(r.boot.results, null, 1));
+		assert.equal(r.boot.results.map((x) => [x.loaded, x.predicted]), [[true, true], [false, false], [false, false], [true, true], [false, false], [false, false]], JSON.stringify(r.boot.results, null, 1));
+		assert.equal(r.boot.results.slice(4).map((x) => x.errno), ['ENOEXEC', 'ENOEXEC']);
 		assert.match(r.boot.results[1]!.message.join('\n'), /Unknown symbol kmodpress_no_such_symbol/);
 		assert.match(r.boot.results[2]!.message.join('\n'), /decompression failed with status 6/);
 		assert.match(r.boot.summary, /agrees with every prediction/);

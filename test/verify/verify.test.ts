@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import {ElfFile} from '../../src/elf/reader.js';
 import {checkBtf, parseBtf} from '../../src/verify/btf.js';
 import {cached, DEBIAN_BUILD} from '../helpers/paths.js';
+import {patchSectionSize} from '../helpers/patch.js';
 import {exampleModule, makeSysroot, type Sysroot} from '../helpers/tree.js';
 
 const CLI = join(import.meta.dirname, '../../src/cli.ts');
@@ -181,6 +182,25 @@ test('compression on an xz kernel (Debian): crc32 loads, crc64/sha256/delta refu
 		assert.ok(codes(gz!).includes('WRONG_ALGORITHM'));
 		assert.is(zst!.loadable, true, JSON.stringify(zst));
 		assert.ok(codes(zst!).includes('WRONG_ALGORITHM'));
+	} finally {
+		s.cleanup();
+	}
+});
+
+test('ELF: another machine, a struct module of another size, a stripped symbol table', () => {
+	const s = makeSysroot();
+	try {
+		const base = exampleModule();
+		const arm = Buffer.from(base);
+		arm.writeUInt16LE(183, 18); // EM_AARCH64
+		const files = [
+			s.put('extra/a/kmodpress_hello.ko', arm),
+			s.put('extra/b/kmodpress_hello.ko', patchSectionSize(base, '.gnu.linkonce.this_module', -64)),
+			s.put('extra/c/kmodpress_hello.ko', base),
+		];
+		execFileSync('/usr/bin/objcopy', ['--strip-all', files[2]!]);
+		const {report} = verify(s, files);
+		assert.equal(report.modules.map((m) => errors(m)[0]), ['ELF_MACHINE', 'THIS_MODULE_SIZE', 'ELF_NO_SYMTAB'], JSON.stringify(report.modules.map((m) => m.findings)));
 	} finally {
 		s.cleanup();
 	}
