@@ -1,7 +1,7 @@
 // What the verifier knows about a target kernel, read once: its exports (Module.symvers), its installed modules
 // (modules.dep), vmlinux BTF, the size of its struct module, its trusted signing certificate, whether it enforces
 // signatures, and the config switches that decide how strict each check is. Every part says where it came from.
-import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs';
+import {existsSync, readdirSync, readFileSync, readlinkSync, statSync} from 'node:fs';
 import {join} from 'node:path';
 import {ElfFile} from '../elf/reader.js';
 import type {KernelConfig} from '../kernel/config.js';
@@ -41,6 +41,8 @@ export interface VerifyContext {
 	certificates: {id: SignerId & {subjectName?: string}; from: string}[];
 	/** the build dir holds the kernel's signing certificate (else the kernel image's built-in ones are read) */
 	buildCertificate: boolean;
+	/** the target's modprobe is busybox's (gz and xz only, no zstd) */
+	busyboxModprobe: string | undefined;
 	notes: string[];
 }
 
@@ -191,8 +193,20 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 		if (!enforce.on && lockdown && /\[(integrity|confidentiality)\]/.test(lockdown)) enforce = {on: true, from: `${join(sys, 'kernel/security/lockdown')}: ${lockdown.trim()}`};
 	}
 
+	let busyboxModprobe: string | undefined;
+	for (const p of ['sbin/modprobe', 'usr/sbin/modprobe', 'bin/modprobe']) {
+		try {
+			const link = readlinkSync(join(target.root, p));
+			if (/busybox/.test(link.slice(link.lastIndexOf('/') + 1))) busyboxModprobe = `${join(target.root, p)} → ${link}`;
+			break;
+		} catch {
+			// not there
+		}
+	}
+
 	return {
 		release,
+		busyboxModprobe,
 		moduleDir: target.moduleDir,
 		running: target.running,
 		machine: targetMachine(config),

@@ -153,6 +153,11 @@ export function checkModule(l: Loaded, ctx: VerifyContext, exports: Map<string, 
 	if (!facts) return verdict();
 	const rebuild = `rebuild the module against ${ctx.release}'s headers (linux-headers-${ctx.release})`;
 
+	// busybox modprobe reads gz and xz itself and hands anything else to init_module as it is (kernel-facts.md §3)
+	if (ctx.busyboxModprobe && l.algorithm === 'zstd') {
+		findings.push(f('BUSYBOX_NO_ZSTD', 'error', `the system's modprobe is busybox (${ctx.busyboxModprobe}), which cannot read zstd: it passes the compressed bytes to init_module ("invalid module format", or "Key was rejected by service" under enforcement); use xz or gzip for this system`));
+	}
+
 	// signature first: module_sig_check() runs before the ELF is even parsed
 	const sig = facts.signature;
 	const afterCompression = findings.some((x) => x.code === 'SIG_AFTER_COMPRESSION');

@@ -2,7 +2,7 @@
 // each case a row of kernel-facts.md §2/§4, with the exact byte change that produces it. Runs through the CLI, as
 // callers do, in temp sysroots holding Debian's real in-tree modules.
 import {execFileSync, spawnSync} from 'node:child_process';
-import {readFileSync} from 'node:fs';
+import {mkdirSync, readFileSync, symlinkSync} from 'node:fs';
 import {join} from 'node:path';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
@@ -201,6 +201,21 @@ test('ELF: another machine, a struct module of another size, a stripped symbol t
 		execFileSync('/usr/bin/objcopy', ['--strip-all', files[2]!]);
 		const {report} = verify(s, files);
 		assert.equal(report.modules.map((m) => errors(m)[0]), ['ELF_MACHINE', 'THIS_MODULE_SIZE', 'ELF_NO_SYMTAB'], JSON.stringify(report.modules.map((m) => m.findings)));
+	} finally {
+		s.cleanup();
+	}
+});
+
+test('a system whose modprobe is busybox cannot load zstd modules; xz is fine', () => {
+	const s = makeSysroot();
+	try {
+		mkdirSync(join(s.root, 'sbin'));
+		symlinkSync('../bin/busybox', join(s.root, 'sbin/modprobe'));
+		const m = exampleModule();
+		const files = [s.put('extra/a/kmodpress_hello.ko.zst', zstd(m)), s.put('extra/b/kmodpress_hello.ko.xz', xz(m, ['--check=crc32', '--lzma2=dict=1MiB']))];
+		const {report} = verify(s, files);
+		assert.ok(errors(report.modules[0]!).includes('BUSYBOX_NO_ZSTD'));
+		assert.is(report.modules[1]!.loadable, true);
 	} finally {
 		s.cleanup();
 	}
