@@ -74,7 +74,9 @@ export function createCodecPool(opts: {threads?: number} = {}): CodecPool {
 	return {
 		compress: (data, params) => submit({op: 'compress', data, params}),
 		decompress: (data, algorithm, o) => submit({op: 'decompress', data, algorithm, maxOutput: o.maxOutput}),
-		verifyLoad: (data, path, o) => submit<Loaded>({op: 'verifyLoad', data, path, opts: o}),
+		// the file's bytes move to the worker (no copy) when they own their memory, as readModuleFile's do
+		verifyLoad: (data, path, o) => submit<Loaded>({op: 'verifyLoad', data, path, opts: o},
+			data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && !(data.buffer instanceof SharedArrayBuffer) ? [data.buffer as ArrayBuffer] : []),
 		async close() {
 			closed = true;
 			await Promise.all(workers.map((s) => s.w.terminate()));

@@ -37,6 +37,7 @@ export interface ModuleFacts {
 }
 
 const STB_WEAK = 2;
+const MODINFO_KEYS = new Set(['name', 'license', 'vermagic', 'depends', 'import_ns', 'sig_id', 'retpoline', 'intree', 'srcversion']);
 
 export function analyzeImage(image: Uint8Array, file: string): ModuleFacts {
 	const signature = readSignature(image);
@@ -127,7 +128,8 @@ export function analyzeImage(image: Uint8Array, file: string): ModuleFacts {
 		type: elf.type,
 		symtabCount: symtabs.length,
 		modinfoCount: modinfoSecs.length,
-		modinfo: Object.fromEntries(modinfoMap),
+		// what the checks read (aliases and parameters would only cost a copy across the worker boundary)
+		modinfo: Object.fromEntries([...modinfoMap].filter(([k]) => MODINFO_KEYS.has(k))),
 		thisModuleSize: thisModule?.size,
 		undefinedSymbols,
 		exports: [...exportsBySym.values()],
