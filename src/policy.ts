@@ -31,6 +31,11 @@ export interface PolicyInputs {
 	sysfsCompression: Sourced<string | undefined> | undefined;
 	inTree: {counts: Record<string, number>; from: string} | undefined;
 	kmod: KmodInfo;
+	/** where the modules go: the host's kmod is the one that will read them for / and for a staging image merged
+	 * into /; a sysroot with a kernel tree of its own is another system, whose kmod the host cannot ask */
+	kmodIsTargets?: boolean;
+	/** report an unreadable suffix as a warning instead of refusing (verify judges; it does not write) */
+	noRefusal?: boolean;
 	overrides?: PolicyOverrides;
 }
 
@@ -64,7 +69,7 @@ const atLeast = (v: [number, number, number] | undefined, a: number, b: number):
 	v === undefined ? true : v[0] > a || (v[0] === a && v[1] >= b);
 
 /** Convenience: evaluate the kbuild files and decide. */
-export function policyFromFiles(target: KernelTarget, files: KernelFiles, kmod: KmodInfo, overrides?: PolicyOverrides): Policy {
+export function policyFromFiles(target: KernelTarget, files: KernelFiles, kmod: KmodInfo, overrides?: PolicyOverrides, opts: {noRefusal?: boolean} = {}): Policy {
 	const modinst = files.modinst || files.topMakefile
 		? parseModinst({
 			modinstText: files.modinst?.text,
@@ -84,6 +89,8 @@ export function policyFromFiles(target: KernelTarget, files: KernelFiles, kmod: 
 		sysfsCompression: files.sysfsCompression,
 		inTree: files.inTree,
 		kmod,
+		kmodIsTargets: target.root === '/' || target.stagingImage,
+		...(opts.noRefusal ? {noRefusal: true} : {}),
 		...(overrides ? {overrides} : {}),
 	});
 }
@@ -231,7 +238,10 @@ export function decidePolicy(inputs: PolicyInputs): Policy {
 	// 6. kmod must be able to read what is written (depmod silently skips what it cannot).
 	const reads = compress.value && algorithm.value ? kmodReads(inputs.kmod, algorithm.value) : undefined;
 	if (compress.value && algorithm.value) {
-		if (reads === false) {
+		if (reads === false && (inputs.kmodIsTargets === false || inputs.noRefusal)) {
+			const feature = KMOD_FEATURE[algorithm.value];
+			warnings.push(`${inputs.kmod.from}: the host's kmod ${inputs.kmod.version ?? '?'} cannot read *.ko${SUFFIX[algorithm.value]} (-${feature}); ${inputs.noRefusal ? 'modprobe on this system could only load such files through the kernel' : `the modules are for the system under ${'the given root'}, whose own kmod must have ${feature}`}`);
+		} else if (reads === false) {
 			const feature = KMOD_FEATURE[algorithm.value];
 			throw new KmodpressError('E_POLICY_KMOD_CANNOT_READ',
 				`${inputs.kmod.from}: kmod ${inputs.kmod.version ?? '?'} was built without ${feature} (-${feature}), so depmod would silently leave every *.ko${SUFFIX[algorithm.value]} out of modules.dep and modprobe could not load it (${algorithm.from})`,

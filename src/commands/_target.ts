@@ -45,7 +45,7 @@ export interface ResolvedTarget {
 	policy: Policy;
 }
 
-export async function resolveTarget(ctx: CommandContext, overrides?: PolicyOverrides): Promise<ResolvedTarget> {
+export async function resolveTarget(ctx: CommandContext, overrides?: PolicyOverrides, opts: {noRefusal?: boolean} = {}): Promise<ResolvedTarget> {
 	const target = discoverKernel({
 		...(str(ctx, 'kernel') !== undefined ? {kernel: str(ctx, 'kernel')!} : {}),
 		...(str(ctx, 'build-dir') !== undefined ? {buildDir: str(ctx, 'build-dir')!} : {}),
@@ -53,6 +53,6 @@ export async function resolveTarget(ctx: CommandContext, overrides?: PolicyOverr
 		env: ctx.env,
 	});
 	const files = readKernelFiles(target);
-	const policy = policyFromFiles(target, files, await detectKmod(), overrides);
+	const policy = policyFromFiles(target, files, await detectKmod(), overrides, opts);
 	return {target, files, policy};
 }

@@ -26,7 +26,7 @@ ${TARGET_USAGE}
   --kernel-image FILE the kernel image to boot (default: <root>/boot/vmlinuz-KV)`,
 	async run(ctx: CommandContext) {
 		const settings = await loadSettings(ctx);
-		const {target, policy, files} = await resolveTarget(ctx, settings.overrides);
+		const {target, policy, files} = await resolveTarget(ctx, settings.overrides, {noRefusal: true});
 		const report = await verifyModules({
 			target, policy, config: files.config, paths: ctx.positionals,
 			sigEnforce: Boolean(ctx.values['sig-enforce']) || settings.sigEnforce,

@@ -104,6 +104,15 @@ export async function replaceFile(opts: ReplaceOptions): Promise<{written: strin
 	}
 	if (!old.isFile()) throw new KmodpressError('E_INPUT_NOT_REGULAR', `${fromPath} is not a regular file`, {file: fromPath});
 	const tmp = join(opts.dir, `${TEMP_PREFIX}${opts.to}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+	// An append-only (chattr +a) directory lets the temp file be created but never renamed or removed again: refuse
+	// before writing anything. Immutable (+i) too, for a clear message instead of EPERM ("run as root").
+	const flags = await dirFlags(opts.dir);
+	if (flags && /[ai]/.test(flags)) {
+		const flag = flags.includes('i') ? 'i' : 'a';
+		throw new KmodpressError('E_WRITE_FAILED', `${toPath}: cannot write it; the original is untouched (EPERM: ${opts.dir} is ${flag === 'i' ? 'immutable' : 'append-only'}, chattr +${flag})`, {
+			file: toPath, fix: `if the change is intended, chattr -${flag} ${opts.dir} and run again`,
+		});
+	}
 	let fd: number | undefined;
 	let tmpExists = false;
 	try {
@@ -242,34 +251,56 @@ export function recoverInterrupted(dir: string, opts: {log?: Log; fs?: FsPort} =
 // security.* extended attributes (SELinux labels, IMA/EVM). Node has no xattr API: getfattr/setfattr (Debian
 // package `attr`) are used when installed, once per directory to read, and only for files that have any.
 
-const xattrCache = new Map<string, Map<string, Record<string, string>>>();
+// One getfattr per directory, shared by every caller: the promise is cached, not the map it fills — modules are
+// processed concurrently, and callers that found an empty, still-filling map used to get no xattrs at all.
+const xattrCache = new Map<string, Promise<Map<string, Record<string, string>>>>();
 
 /** The security.* xattrs of every file in `dir` (cached per run). Empty when getfattr is not installed. */
 export async function readSecurityXattrs(file: string): Promise<Record<string, string>> {
 	const dir = join(file, '..');
-	let byFile = xattrCache.get(dir);
-	if (!byFile) {
-		byFile = new Map();
-		xattrCache.set(dir, byFile);
-		const getfattr = findTool('getfattr');
-		if (getfattr) {
-			const names = nodeFs.readdirSync(dir).filter((n) => /\.ko(\.\w+)?$/.test(n)).map((n) => join(dir, n));
-			if (names.length > 0) {
-				const rr = await run(getfattr, ['--absolute-names', '-d', '-m', '^security\\.', '-e', 'hex', '--', ...names]);
-				let current: string | undefined;
-				for (const line of String(rr.stdout).split('\n')) {
-					const f = /^# file: (.*)$/.exec(line);
-					if (f) {
-						current = f[1]!;
-						continue;
-					}
-					const a = /^(security\.[^=]+)=(0x[0-9a-f]+)$/.exec(line);
-					if (a && current) byFile.set(current, {...byFile.get(current), [a[1]!]: a[2]!});
-				}
-			}
-		}
+	let pending = xattrCache.get(dir);
+	if (!pending) {
+		pending = readDirSecurityXattrs(dir);
+		xattrCache.set(dir, pending);
 	}
-	return byFile.get(file) ?? {};
+	return (await pending).get(file) ?? {};
+}
+
+async function readDirSecurityXattrs(dir: string): Promise<Map<string, Record<string, string>>> {
+	const byFile = new Map<string, Record<string, string>>();
+	const getfattr = findTool('getfattr');
+	if (!getfattr) return byFile;
+	const names = nodeFs.readdirSync(dir).filter((n) => /\.ko(\.\w+)?$/.test(n)).map((n) => join(dir, n));
+	if (names.length === 0) return byFile;
+	const rr = await run(getfattr, ['--absolute-names', '-d', '-m', '^security\\.', '-e', 'hex', '--', ...names]);
+	let current: string | undefined;
+	for (const line of String(rr.stdout).split('\n')) {
+		const f = /^# file: (.*)$/.exec(line);
+		if (f) {
+			current = f[1]!;
+			continue;
+		}
+		const a = /^(security\.[^=]+)=(0x[0-9a-f]+)$/.exec(line);
+		if (a && current) byFile.set(current, {...byFile.get(current), [a[1]!]: a[2]!});
+	}
+	return byFile;
+}
+
+// chattr flags of a directory (`lsattr -d`), cached per run; undefined when unknown (no lsattr, no flags support).
+const dirFlagsCache = new Map<string, Promise<string | undefined>>();
+
+function dirFlags(dir: string): Promise<string | undefined> {
+	let pending = dirFlagsCache.get(dir);
+	if (!pending) {
+		pending = (async () => {
+			const lsattr = findTool('lsattr');
+			if (!lsattr) return undefined;
+			const r = await run(lsattr, ['-d', '--', dir]);
+			return r.exitCode === 0 ? String(r.stdout).trim().split(/\s+/)[0] : undefined;
+		})();
+		dirFlagsCache.set(dir, pending);
+	}
+	return pending;
 }
 
 async function writeSecurityXattrs(file: string, xattrs: Record<string, string>): Promise<void> {

@@ -86,7 +86,13 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 
 		// the kernel's trusted keys: the build dir's certificate, else those compiled into <root>/boot/vmlinuz-KV
 		if (!ctx.buildCertificate && loaded.some((l) => l.facts?.signature.present)) {
-			ctx.certificates.push(...await kernelImageCertificates(join(target.root, 'boot', `vmlinuz-${ctx.release}`)));
+			// a sysroot without /boot: the host's image of the same release (as for the build dir)
+			for (const image of [join(target.root, 'boot', `vmlinuz-${ctx.release}`), ...(target.root !== '/' ? [`/boot/vmlinuz-${ctx.release}`] : [])]) {
+				const certs = await kernelImageCertificates(image);
+				if (certs.length === 0) continue;
+				ctx.certificates.push(...certs);
+				break;
+			}
 		}
 
 		// exporters: Module.symvers (vmlinux and in-tree modules), then installed modules it does not cover, then the
