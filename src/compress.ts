@@ -11,6 +11,10 @@ import {basename, dirname, join, relative} from 'node:path';
 import {createCodecPool, createInlinePool, type CodecPool} from './codecs/pool.js';
 import {detectFormat} from './codecs/index.js';
 import {decodeAsKernel} from './decoders/index.js';
+import {decodeGzipAsKernel} from './decoders/gzip-kernel.js';
+import {liblzmaDecode} from './decoders/xz-kernel.js';
+import {decodeZstdAsKernel} from './decoders/zstd-kernel.js';
+import {readFileSync} from 'node:fs';
 import {missingFromModulesDep, runDepmod, type DepmodRun} from './depmod.js';
 import {isKmodpressError, KmodpressError} from './errors.js';
 import {acquireKernelLock} from './fs/lock.js';
@@ -100,7 +104,7 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 		for (const e of walked.errors) errors.push(errorJSON(e));
 		if (!opts.dryRun) {
 			for (const dir of new Set(walked.modules.map((m) => dirname(m.path)))) {
-				recoverInterrupted(dir, {log});
+				recoverInterrupted(dir, {log, isModule: (p) => decodesToModule(p, maxOutput)});
 			}
 		}
 		// Re-walk after recovery: it may have removed a stale twin or a leftover.
@@ -113,14 +117,22 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 		const changed = results.filter((r) => r.outcome !== 'unchanged' && r.outcome !== 'failed').length;
 		if (!opts.dryRun) {
 			let skip = opts.depmod === false ? '--no-depmod: depmod skipped' : undefined;
-			if (!skip && changed === 0 && results.every((r) => r.outcome === 'unchanged')) {
+			if (!skip && changed === 0) {
+				// nothing written: depmod would only rewrite the same indexes (and on a full disk could lose them)
 				try {
-					if (missingFromModulesDep(target.moduleDir, results.map((r) => r.result!)).length === 0) skip = 'nothing changed and modules.dep already lists every module';
+					const kept = results.filter((r) => r.result).map((r) => r.result!);
+					if (missingFromModulesDep(target.moduleDir, kept).length === 0) skip = 'nothing changed and modules.dep already lists every module';
 				} catch {
 					// no modules.dep yet: run depmod
 				}
 			}
-			const ran = await runDepmod(target, {...(skip ? {skip} : {}), log});
+			let ran: Awaited<ReturnType<typeof runDepmod>>;
+			try {
+				ran = await runDepmod(target, {...(skip ? {skip} : {}), log});
+			} catch (e) {
+				errors.push(errorJSON(e));
+				ran = {ran: false, reason: isKmodpressError(e) ? e.message : String(e)};
+			}
 			let missing: string[] = [];
 			if (ran.ran) {
 				missing = missingFromModulesDep(target.moduleDir, results.filter((r) => r.result).map((r) => r.result!));
@@ -168,6 +180,32 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 function errorJSON(e: unknown): {code: string; file?: string; message: string; fix?: string} {
 	if (isKmodpressError(e)) return e.toJSON();
 	return {code: 'E_INTERNAL', message: String((e as Error)?.message ?? e)};
+}
+
+/** Whether a file's content, whatever its name, decodes completely to an ELF image (what kmodpress writes). */
+function decodesToModule(path: string, maxOutput: number): boolean {
+	let bytes: Buffer;
+	try {
+		bytes = readFileSync(path);
+	} catch {
+		return false;
+	}
+	const format = detectFormat(bytes);
+	const isElf = (d: Buffer | undefined) => d !== undefined && d.length > 4 && d[0] === 0x7f && d[1] === 0x45 && d[2] === 0x4c && d[3] === 0x46;
+	if (format === 'elf') return true;
+	if (format === 'xz') {
+		const r = liblzmaDecode(bytes, maxOutput, true);
+		return r.status === 1 && isElf(r.data);
+	}
+	if (format === 'zstd') {
+		const r = decodeZstdAsKernel(bytes, maxOutput);
+		return r.ok && isElf(r.data);
+	}
+	if (format === 'gzip') {
+		const r = decodeGzipAsKernel(bytes, maxOutput);
+		return r.ok && isElf(r.data);
+	}
+	return false;
 }
 
 /** Group paths by directory + module name: foo.ko and foo.ko.xz in one directory are one module under two names. */

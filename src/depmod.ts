@@ -1,6 +1,6 @@
 // depmod: run once per kernel after modules changed, then check that modules.dep lists every module written —
 // depmod silently skips a suffix whose decompressor kmod was built without, and exits 0 (kernel-facts.md §3).
-import {readFileSync, statSync} from 'node:fs';
+import {linkSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync, statSync} from 'node:fs';
 import {join, relative, sep} from 'node:path';
 import {KmodpressError} from './errors.js';
 import {requireTool, run} from './exec.js';
@@ -51,15 +51,64 @@ export async function runDepmod(target: KernelTarget, opts: {skip?: string; log?
 	const depmod = requireTool('depmod', 'rebuild modules.dep', 'kmod');
 	const {argv, systemMap} = depmodArgv(target);
 	opts.log?.('debug', `running ${depmod} ${argv.join(' ')} (${systemMap})`);
+	// depmod rewrites every index; on a full disk it can leave them empty. Keep the current ones under a second name
+	// (hard links: no space needed) and put them back if it fails.
+	const backups = backupIndexes(target.moduleDir);
 	const r = await run(depmod, argv);
 	const stderr = String(r.stderr ?? '').trim();
 	if (r.exitCode !== 0) {
-		throw new KmodpressError('E_DEPMOD_FAILED', `${depmod} ${argv.join(' ')} failed (exit ${r.exitCode}): ${stderr.split('\n')[0] ?? ''}`, {
-			file: target.moduleDir, fix: 'fix what depmod reports, then run kmodpress again',
+		const restored = restoreIndexes(target.moduleDir, backups);
+		throw new KmodpressError('E_DEPMOD_FAILED', `${depmod} ${argv.join(' ')} failed (exit ${r.exitCode}): ${stderr.split('\n')[0] ?? ''}${restored ? `; the previous ${restored} index files were put back` : ''}`, {
+			file: target.moduleDir, fix: 'fix what depmod reports (disk space?), then run kmodpress again',
 		});
 	}
+	dropBackups(target.moduleDir, backups);
 	if (stderr) for (const line of stderr.split('\n')) opts.log?.('warn', line);
 	return {ran: true, reason: systemMap, argv: [depmod, ...argv], ...(stderr ? {stderr} : {})};
+}
+
+const BACKUP_PREFIX = '.kmodpress-index-';
+
+function backupIndexes(moduleDir: string): string[] {
+	const names: string[] = [];
+	let entries: string[] = [];
+	try {
+		entries = readdirSync(moduleDir);
+	} catch {
+		return names;
+	}
+	for (const name of entries) {
+		if (name.startsWith(BACKUP_PREFIX)) {
+			rmSync(join(moduleDir, name), {force: true}); // left by a run that was killed
+			continue;
+		}
+		if (!name.startsWith('modules.')) continue;
+		try {
+			if (!lstatSync(join(moduleDir, name)).isFile()) continue;
+			linkSync(join(moduleDir, name), join(moduleDir, BACKUP_PREFIX + name));
+			names.push(name);
+		} catch {
+			// a filesystem without hard links: no backup for this one
+		}
+	}
+	return names;
+}
+
+function restoreIndexes(moduleDir: string, names: readonly string[]): number {
+	let n = 0;
+	for (const name of names) {
+		try {
+			renameSync(join(moduleDir, BACKUP_PREFIX + name), join(moduleDir, name));
+			n++;
+		} catch {
+			// leave it
+		}
+	}
+	return n;
+}
+
+function dropBackups(moduleDir: string, names: readonly string[]): void {
+	for (const name of names) rmSync(join(moduleDir, BACKUP_PREFIX + name), {force: true});
 }
 
 /** The paths (relative to moduleDir) that modules.dep lists. */

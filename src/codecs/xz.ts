@@ -3,6 +3,7 @@
 // would override the dictionary), the check the kernel's command names. Byte-identical to the xz CLI; tested on
 // Debian's 4230 shipped modules.
 import lzma from 'lzma-native';
+import {liblzmaDecode} from '../decoders/xz-kernel.js';
 import {KmodpressError} from '../errors.js';
 import type {XzCheck, XzParams} from '../types.js';
 
@@ -98,7 +99,17 @@ export function compressXz(data: Uint8Array, params: XzParams): Promise<Buffer> 
 }
 
 /** What kmod's userspace xz path does: any check, any filter liblzma has, concatenated streams. */
+/** kmod's userspace xz path: every stream, any check and filter liblzma knows. Bounded: past maxOutput the output is
+ * dropped as it is produced and the file refused (a decompression bomb never fills memory). */
 export function decompressXz(data: Uint8Array, opts: {maxOutput: number}): Promise<Buffer> {
-	const stream = lzma.createStream('streamDecoder', {synchronous: true, memlimit: 1 << 30});
-	return run(stream, data, opts.maxOutput, 'while decompressing');
+	const r = liblzmaDecode(data, opts.maxOutput, true);
+	if (r.bomb) {
+		return Promise.reject(new KmodpressError('E_CODEC_BOMB', `xz data inflates past ${opts.maxOutput} bytes (a decompression bomb, or a module larger than the configured bound)`, {
+			fix: 'if the module is genuine, raise maxDecompressedBytes in /etc/kmodpress/config.json',
+		}));
+	}
+	if (r.status !== 1 || !r.data) {
+		return Promise.reject(new KmodpressError('E_CODEC_CORRUPT', `${r.why || 'corrupt xz data'} (while decompressing)`));
+	}
+	return Promise.resolve(r.data);
 }

@@ -130,11 +130,13 @@ function blockHeaderStatus(b: Uint8Array, off: number, bcj: ReadonlySet<string>)
 	return {status: XZ_STATUS.OK, why: ''};
 }
 
-/** liblzma on the first stream only (no LZMA_CONCATENATED), fed in small slices so output stays bounded. */
-function decodeFirstStream(b: Uint8Array, maxOutput: number): {data?: Buffer; status: number; bomb?: boolean; why: string} {
+/** liblzma, synchronously, fed 64 KiB at a time. Past `maxOutput` the output is dropped as it comes (memory stays at
+ * the bound plus one output buffer, whatever the file inflates to) and feeding stops. `concatenated` decodes every
+ * stream as kmod's userspace path does; without it only the first, as the kernel does. */
+export function liblzmaDecode(b: Uint8Array, maxOutput: number, concatenated = false): {data?: Buffer; status: number; bomb?: boolean; why: string} {
 	const LzmaStream = (lzma as unknown as {Stream: new () => NativeStream}).Stream;
 	const s = new LzmaStream();
-	s.streamDecoder_(null, 0);
+	s.streamDecoder_(null, concatenated ? LZMA_CONCATENATED : 0);
 	s.setBufsize(1 << 20); // fewer, larger output chunks: a quarter less time than the 64 KiB default on module trees
 	const out: Buffer[] = [];
 	let total = 0;
@@ -142,14 +144,14 @@ function decodeFirstStream(b: Uint8Array, maxOutput: number): {data?: Buffer; st
 	let ended = false;
 	s.bufferHandler = (buf: Buffer | null | undefined, _pc: unknown, e: {name?: string} | null | undefined) => {
 		if (buf) {
-			out.push(buf);
 			total += buf.length;
+			if (total <= maxOutput) out.push(buf);
 		} else if (buf === null) {
 			if (e) err = e;
 			else ended = true;
 		}
 	};
-	const CHUNK = 1 << 20;
+	const CHUNK = 64 << 10;
 	for (let off = 0; off < b.length && !ended && !err; off += CHUNK) {
 		s.code(Buffer.from(b.buffer, b.byteOffset + off, Math.min(CHUNK, b.length - off)), false);
 		if (total > maxOutput) return {status: XZ_STATUS.OK, bomb: true, why: `inflates past ${maxOutput} bytes`};
@@ -164,6 +166,8 @@ function decodeFirstStream(b: Uint8Array, maxOutput: number): {data?: Buffer; st
 	if (name === 'LZMA_OPTIONS_ERROR') return {status: XZ_STATUS.OPTIONS_ERROR, why: 'unsupported options'};
 	return {status: XZ_STATUS.DATA_ERROR, why: `corrupt data (${name || 'liblzma error'})`};
 }
+const LZMA_CONCATENATED = 0x08;
+const decodeFirstStream = (b: Uint8Array, maxOutput: number) => liblzmaDecode(b, maxOutput, false);
 
 interface NativeStream {
 	streamDecoder_(memlimit: number | null, flags: number): void;

@@ -191,7 +191,9 @@ export interface Recovery {
  * module whose name does not match its content (foo.ko holding xz bytes after a crash between steps 4 and 5) the
  * name its content has. Never deletes a module.
  */
-export function recoverInterrupted(dir: string, opts: {log?: Log; fs?: FsPort} = {}): Recovery {
+/** `isModule`: whether a file's whole content decodes to a module — only then is a name that does not match the
+ * content the trace of an interrupted replace (a file that is garbage under any name is left for the caller to report). */
+export function recoverInterrupted(dir: string, opts: {log?: Log; fs?: FsPort; isModule?: (path: string) => boolean} = {}): Recovery {
 	const fs = opts.fs ?? realFs;
 	const log = opts.log ?? silentLog;
 	const out: Recovery = {removedTemps: [], renamed: []};
@@ -234,6 +236,7 @@ export function recoverInterrupted(dir: string, opts: {log?: Log; fs?: FsPort} =
 		const want = format ? SUFFIX_OF[format] : undefined;
 		const has = `.ko${m[2] ?? ''}`;
 		if (!want || want === has) continue;
+		if (opts.isModule && !opts.isModule(p)) continue;
 		const to = join(dir, `${m[1]!.slice(0, -3)}${want}`);
 		try {
 			fs.rename(p, to);
