@@ -19,6 +19,7 @@ import {missingFromModulesDep, runDepmod, type DepmodRun} from './depmod.js';
 import {isKmodpressError, KmodpressError} from './errors.js';
 import {acquireKernelLock} from './fs/lock.js';
 import {readSecurityXattrs, recoverInterrupted, removeStaleName, replaceFile} from './fs/safe-replace.js';
+import {anchorsOf, type PinnedDir, pinDir} from './fs/pinned-dir.js';
 import {readModuleFile, walkModules} from './fs/walk.js';
 import type {KernelConfig} from './kernel/config.js';
 import type {KernelTarget} from './kernel/discover.js';
@@ -104,7 +105,16 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 		for (const e of walked.errors) errors.push(errorJSON(e));
 		if (!opts.dryRun) {
 			for (const dir of new Set(walked.modules.map((m) => dirname(m.path)))) {
-				recoverInterrupted(dir, {log, isModule: (p) => decodesToModule(p, maxOutput)});
+				let pin: PinnedDir | undefined;
+				try {
+					pin = pinDir(dir, anchorsOf(target));
+					recoverInterrupted(pin.via, {log, isModule: (p) => decodesToModule(p, maxOutput)});
+				} catch (e) {
+					// reported when its modules are processed
+					log('debug', `${dir}: ${(e as Error).message}`);
+				} finally {
+					pin?.close();
+				}
 			}
 		}
 		// Re-walk after recovery: it may have removed a stale twin or a leftover.
@@ -300,8 +310,12 @@ async function processModule(group: string[], ctx: Ctx): Promise<ModuleResult> {
 	const stale = sorted.slice(1);
 	const module = plainName(basename(path)).replace(/\.ko$/, '');
 	const base: ModuleResult = {path, module, outcome: 'failed', reason: ''};
+	let pin: PinnedDir | undefined;
 	try {
-		const bytes = await readModuleFile(path, {maxBytes: ctx.maxOutput});
+		// every read and write for this module goes through its directory opened once (a symlink swapped in on the
+		// path meanwhile cannot redirect them)
+		pin = pinDir(dirname(path), anchorsOf(target));
+		const bytes = await readModuleFile(join(pin.via, basename(path)), {maxBytes: ctx.maxOutput, label: path});
 		const {facts, image} = await inspect(path, bytes, ctx);
 		const warnings = checkModuleImage(image, path, target, policy, ctx.config);
 		const action: Action = planAction(facts, policy);
@@ -322,15 +336,16 @@ async function processModule(group: string[], ctx: Ctx): Promise<ModuleResult> {
 		const removed = [...(to !== path ? [path] : []), ...stale.filter((s) => s !== to)];
 		const reason = stale.length ? `${action.reason}; ${stale.map((s) => basename(s)).join(', ')} ${stale.length > 1 ? 'were older names' : 'was an older name'} of the same module` : action.reason;
 		if (ctx.dryRun) return {...base, outcome, result: to, ...(removed.length ? {removed} : {}), bytesAfter: data.length, reason: `would be ${outcome}: ${reason}`};
-		const dir = dirname(path);
+		const dir = pin.via;
 		if (action.kind !== 'keep' || to !== path) {
 			await replaceFile({
 				dir,
+				dirLabel: dirname(path),
 				from: basename(path),
 				to: basename(to),
 				data,
 				log,
-				xattrs: await readSecurityXattrs(path),
+				xattrs: await readSecurityXattrs(join(pin.real, basename(path))),
 				verify: async (written: Buffer) => {
 					if (!written.equals(data)) throw new KmodpressError('E_WRITE_FAILED', `${to}: what reached the disk differs from what was written`, {file: to, fix: 'check the filesystem and disk (dmesg)'});
 				},
@@ -346,6 +361,8 @@ async function processModule(group: string[], ctx: Ctx): Promise<ModuleResult> {
 		const err = errorJSON(e);
 		log('error', isKmodpressError(e) ? e.line : err.message);
 		return {...base, outcome: 'failed', reason: err.message, error: err};
+	} finally {
+		pin?.close();
 	}
 }
 

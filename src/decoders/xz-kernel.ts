@@ -137,7 +137,7 @@ export function liblzmaDecode(b: Uint8Array, maxOutput: number, concatenated = f
 	const LzmaStream = (lzma as unknown as {Stream: new () => NativeStream}).Stream;
 	const s = new LzmaStream();
 	s.streamDecoder_(null, concatenated ? LZMA_CONCATENATED : 0);
-	s.setBufsize(1 << 20); // fewer, larger output chunks: a quarter less time than the 64 KiB default on module trees
+	s.setBufsize(128 << 10);
 	const out: Buffer[] = [];
 	let total = 0;
 	let err: {name?: string} | undefined;
@@ -151,9 +151,11 @@ export function liblzmaDecode(b: Uint8Array, maxOutput: number, concatenated = f
 			else ended = true;
 		}
 	};
-	const CHUNK = 64 << 10;
-	for (let off = 0; off < b.length && !ended && !err; off += CHUNK) {
-		s.code(Buffer.from(b.buffer, b.byteOffset + off, Math.min(CHUNK, b.length - off)), false);
+	// One code() call decodes its whole slice before JS sees any output: 8 KiB slices bound that to ~56 MiB even for a
+	// bomb of zeros (LZMA2 inflates those ~7000-fold), and cost nothing on real modules (measured: as fast as 1 MiB).
+	const SLICE = 8 << 10;
+	for (let off = 0; off < b.length && !ended && !err; off += SLICE) {
+		s.code(Buffer.from(b.buffer, b.byteOffset + off, Math.min(SLICE, b.length - off)), false);
 		if (total > maxOutput) return {status: XZ_STATUS.OK, bomb: true, why: `inflates past ${maxOutput} bytes`};
 	}
 	if (!ended && !err) s.code(null, false);

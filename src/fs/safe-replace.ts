@@ -74,7 +74,10 @@ export const realFs: FsPort = {
 export type Step = 'open' | 'write' | 'chown' | 'fsync' | 'close' | 'verify' | 'rename' | 'fsync-dir' | 'rename-name' | 'fsync-dir-2';
 
 export interface ReplaceOptions {
+	/** where the work happens (a pinned directory's /proc/<pid>/fd/<n> path, or a plain directory) */
 	dir: string;
+	/** the directory's name for messages (default: dir) */
+	dirLabel?: string;
 	/** the existing file's name (foo.ko, foo.ko.xz …) */
 	from: string;
 	/** the name the new bytes end up under */
@@ -95,22 +98,23 @@ export async function replaceFile(opts: ReplaceOptions): Promise<{written: strin
 	const step = opts.onStep ?? (() => {});
 	const log = opts.log ?? silentLog;
 	const fromPath = join(opts.dir, opts.from);
-	const toPath = join(opts.dir, opts.to);
+	const label = opts.dirLabel ?? opts.dir;
+	const toPath = join(label, opts.to);
 	let old: nodeFs.Stats;
 	try {
 		old = fs.lstat(fromPath);
 	} catch (e) {
-		throw fsError('E_WRITE_FAILED', fromPath, 'stat it', e);
+		throw fsError('E_WRITE_FAILED', join(label, opts.from), 'stat it', e);
 	}
-	if (!old.isFile()) throw new KmodpressError('E_INPUT_NOT_REGULAR', `${fromPath} is not a regular file`, {file: fromPath});
+	if (!old.isFile()) throw new KmodpressError('E_INPUT_NOT_REGULAR', `${join(label, opts.from)} is not a regular file`, {file: join(label, opts.from)});
 	const tmp = join(opts.dir, `${TEMP_PREFIX}${opts.to}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 	// An append-only (chattr +a) directory lets the temp file be created but never renamed or removed again: refuse
 	// before writing anything. Immutable (+i) too, for a clear message instead of EPERM ("run as root").
-	const flags = await dirFlags(opts.dir);
+	const flags = await dirFlags(opts.dirLabel ?? opts.dir);
 	if (flags && /[ai]/.test(flags)) {
 		const flag = flags.includes('i') ? 'i' : 'a';
-		throw new KmodpressError('E_WRITE_FAILED', `${toPath}: cannot write it; the original is untouched (EPERM: ${opts.dir} is ${flag === 'i' ? 'immutable' : 'append-only'}, chattr +${flag})`, {
-			file: toPath, fix: `if the change is intended, chattr -${flag} ${opts.dir} and run again`,
+		throw new KmodpressError('E_WRITE_FAILED', `${toPath}: cannot write it; the original is untouched (EPERM: ${label} is ${flag === 'i' ? 'immutable' : 'append-only'}, chattr +${flag})`, {
+			file: toPath, fix: `if the change is intended, chattr -${flag} ${label} and run again`,
 		});
 	}
 	let fd: number | undefined;
@@ -134,7 +138,7 @@ export async function replaceFile(opts: ReplaceOptions): Promise<{written: strin
 		step('verify');
 		const back = fs.readFile(tmp);
 		if (!back.equals(Buffer.from(opts.data.buffer, opts.data.byteOffset, opts.data.byteLength))) {
-			throw new KmodpressError('E_WRITE_FAILED', `${tmp}: what was read back differs from what was written`, {file: toPath, fix: 'check the disk and filesystem (dmesg)'});
+			throw new KmodpressError('E_WRITE_FAILED', `${toPath}: what was read back from the temporary file differs from what was written`, {file: toPath, fix: 'check the disk and filesystem (dmesg)'});
 		}
 		await opts.verify?.(back);
 		step('rename');
@@ -169,14 +173,14 @@ export async function replaceFile(opts: ReplaceOptions): Promise<{written: strin
 	}
 	try {
 		step('rename-name');
-		fs.rename(fromPath, toPath);
+		fs.rename(fromPath, join(opts.dir, opts.to));
 		step('fsync-dir-2');
 		fs.fsyncDir(opts.dir);
 	} catch (e) {
 		// The new bytes are safe under the old name; the next run renames them (recoverInterrupted).
 		throw fsError('E_WRITE_FAILED', toPath, `rename ${opts.from} to ${opts.to} (the new bytes are kept under ${opts.from})`, e);
 	}
-	return {written: toPath, removed: fromPath};
+	return {written: toPath, removed: join(label, opts.from)};
 }
 
 const SUFFIX_OF: Record<string, string> = {xz: '.ko.xz', zstd: '.ko.zst', gzip: '.ko.gz', elf: '.ko'};

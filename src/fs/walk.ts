@@ -161,20 +161,21 @@ function safeIsDir(p: string): boolean {
 }
 
 /** Read a module without following a symlink, and check the file opened is the one that was listed. */
-export async function readModuleFile(path: string, opts: {maxBytes?: number} & Record<string, unknown> = {}): Promise<Buffer> {
+export async function readModuleFile(path: string, opts: {maxBytes?: number; label?: string} & Record<string, unknown> = {}): Promise<Buffer> {
+	const shown = opts.label ?? path;
 	let fd: number;
 	try {
 		fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
 	} catch (e) {
 		const code = (e as NodeJS.ErrnoException).code;
-		if (code === 'ELOOP') throw new KmodpressError('E_INPUT_SYMLINK', `${path} became a symlink; refused`, {file: path, fix: 'check who is changing the module tree'});
-		throw fsError('E_INPUT_UNREADABLE', path, 'open it', e, 'check that it exists and is readable');
+		if (code === 'ELOOP') throw new KmodpressError('E_INPUT_SYMLINK', `${shown} became a symlink; refused`, {file: shown, fix: 'check who is changing the module tree'});
+		throw fsError('E_INPUT_UNREADABLE', shown, 'open it', e, 'check that it exists and is readable');
 	}
 	try {
 		const st = fstatSync(fd);
-		if (!st.isFile()) throw new KmodpressError('E_INPUT_NOT_REGULAR', `${path} is not a regular file`, {file: path});
+		if (!st.isFile()) throw new KmodpressError('E_INPUT_NOT_REGULAR', `${shown} is not a regular file`, {file: shown});
 		const max = opts.maxBytes ?? 1 << 30;
-		if (st.size > max) throw new KmodpressError('E_CODEC_BOMB', `${path} is ${st.size} bytes, past the bound of ${max}`, {file: path, fix: 'raise maxDecompressedBytes if the module is genuine'});
+		if (st.size > max) throw new KmodpressError('E_CODEC_BOMB', `${shown} is ${st.size} bytes, past the bound of ${max}`, {file: shown, fix: 'raise maxDecompressedBytes if the module is genuine'});
 		const buf = Buffer.allocUnsafe(st.size);
 		let off = 0;
 		while (off < st.size) {
@@ -185,7 +186,7 @@ export async function readModuleFile(path: string, opts: {maxBytes?: number} & R
 		return off === st.size ? buf : buf.subarray(0, off);
 	} catch (e) {
 		if (e instanceof KmodpressError) throw e;
-		throw fsError('E_INPUT_UNREADABLE', path, 'read it', e);
+		throw fsError('E_INPUT_UNREADABLE', shown, 'read it', e);
 	} finally {
 		closeSync(fd);
 	}
