@@ -84,9 +84,29 @@ function sourceTree(withHook: boolean): string {
 	return dir;
 }
 
+// The README's main job (npm run example) installs the same module by hand into extra/: DKMS would then refuse to
+// install its own copy ("exactly matches what is already found"). Set such copies aside for the test, put them back.
+const ASIDE = `/var/tmp/kmodpress-dkms-test-aside`;
+const aside: string[] = [];
+function setAsideHandInstalled(): void {
+	for (const rel of readdirSync(DEBIAN_MODDIR, {recursive: true}) as string[]) {
+		if (!/(^|\/)kmodpress_hello\.ko(\.(gz|xz|zst))?$/.test(rel) || rel.startsWith('updates/dkms/') || rel.startsWith('build/')) continue;
+		mkdirSync(join(ASIDE, rel, '..'), {recursive: true});
+		renameSync(join(DEBIAN_MODDIR, rel), join(ASIDE, rel));
+		aside.push(rel);
+	}
+	if (aside.length) run('/usr/sbin/depmod', ['-a', KV]);
+}
+function putBackHandInstalled(): void {
+	for (const rel of aside) renameSync(join(ASIDE, rel), join(DEBIAN_MODDIR, rel));
+	if (aside.length) run('/usr/sbin/depmod', ['-a', KV]);
+	rmSync(ASIDE, {recursive: true, force: true});
+}
+
 test.before(() => {
 	assert.ok(existsSync('/usr/sbin/dkms'), 'dkms is installed (scripts/setup.sh --test)');
 	assert.ok(existsSync(`${DEBIAN_MODDIR}/build/Makefile`), `headers for ${KV}`);
+	setAsideHandInstalled();
 	purge();
 	createdLibDir = !existsSync('/usr/lib/kmodpress');
 	mkdirSync('/usr/lib/kmodpress', {recursive: true});
@@ -104,6 +124,7 @@ test.before(() => {
 
 test.after(() => {
 	purge();
+	putBackHandInstalled();
 	rmSync(HOOK_LINK, {force: true});
 	if (existsSync(HOOK_BACKUP)) renameSync(HOOK_BACKUP, HOOK_LINK);
 	else if (createdLibDir) rmdirSync('/usr/lib/kmodpress');
