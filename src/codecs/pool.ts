@@ -30,7 +30,8 @@ function newWorker(): Worker {
 	return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`, {eval: true});
 }
 
-export function createCodecPool(opts: {threads?: number} = {}): CodecPool {
+/** `eager`: start every worker now (they take a few hundred ms to load their code), not on the first request. */
+export function createCodecPool(opts: {threads?: number; eager?: boolean} = {}): CodecPool {
 	const size = Math.max(1, opts.threads ?? availableParallelism());
 	const workers: {w: Worker; busy: number}[] = [];
 	const pending = new Map<number, Pending>();
@@ -58,6 +59,8 @@ export function createCodecPool(opts: {threads?: number} = {}): CodecPool {
 		workers.push(slot);
 		return slot;
 	};
+
+	if (opts.eager) for (let i = 0; i < size; i++) spawn();
 
 	const submit = <T = Buffer>(msg: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<T> => {
 		if (closed) return Promise.reject(new KmodpressError('E_INTERNAL', 'codec pool used after close()'));

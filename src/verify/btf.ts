@@ -108,9 +108,25 @@ function nameAt(b: Btf, off: number): string | undefined {
 
 export const btfName = (b: Btf, off: number): string | undefined => nameAt(b, off);
 
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
-// btf_name_valid_section allows '.', btf_name_valid_identifier does not (kernel 6.12); struct/enum names may be empty
-const validIdent = (s: string | undefined) => s !== undefined && IDENT.test(s) && s.length < 512;
+/** btf_name_valid_identifier() on the bytes, without making a string: [A-Za-z_][A-Za-z0-9_]*, shorter than
+ * KSYM_NAME_LEN (512), NUL-terminated inside the string section that holds it. */
+function identAt(b: Btf, off: number): boolean {
+	if (off < b.startStrOff) return b.base ? identAt(b.base, off) : false;
+	const rel = off - b.startStrOff;
+	if (rel >= b.strLen) return false;
+	const bytes = b.bytes;
+	const start = b.strOff + rel;
+	const end = b.strOff + b.strLen;
+	for (let i = start; i < end && i - start < 512; i++) {
+		const c = bytes[i]!;
+		if (c === 0) return i > start;
+		const alpha = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
+		if (!alpha && (i === start || c < 0x30 || c > 0x39)) return false;
+	}
+	return false;
+}
+const nameOffsetValid = (b: Btf, off: number): boolean =>
+	off < b.startStrOff ? (b.base ? nameOffsetValid(b.base, off) : false) : off - b.startStrOff < b.strLen;
 
 /** btf_type_id_size(): the byte size of a type, following typedefs and modifiers; undefined when it has none. */
 function typeSize(b: Btf, id: number, depth = 0): number | undefined {
@@ -134,21 +150,20 @@ function typeSize(b: Btf, id: number, depth = 0): number | undefined {
 export function checkBtf(b: Btf): string | undefined {
 	const v = dv(b.bytes);
 	const total = btfTypeCount(b);
-	const nameOk = (off: number) => off === 0 || nameAt(b, off) !== undefined;
+	const nameOk = (off: number) => off === 0 || nameOffsetValid(b, off);
 	const refOk = (id: number) => id < total;
 	for (let i = 0; i < b.types.length; i++) {
 		const t = b.types[i]!;
 		const id = b.startId + i;
 		const where = `[${id}]`;
 		if (!nameOk(t.nameOff)) return `${where} Invalid name_offset ${t.nameOff}`;
-		const name = t.nameOff ? nameAt(b, t.nameOff) : '';
 		switch (t.kind) {
 			case K.STRUCT: case K.UNION: {
-				if (t.nameOff && !validIdent(name)) return `${where} Invalid name`;
+				if (t.nameOff && !identAt(b, t.nameOff)) return `${where} Invalid name`;
 				for (let m = 0; m < t.vlen; m++) {
 					const o = t.extra + m * 12;
 					const mName = v.getUint32(o, true), mType = v.getUint32(o + 4, true), mOff = v.getUint32(o + 8, true);
-					if (mName && !validIdent(nameAt(b, mName))) return `${where} Invalid member name`;
+					if (mName && !identAt(b, mName)) return `${where} Invalid member name`;
 					if (!refOk(mType) || mType === 0) return `${where} Invalid member type_id ${mType}`;
 					const mt = btfTypeById(b, mType)!;
 					if (mt.kind === K.FUNC || mt.kind === K.DATASEC || mt.kind === K.VAR || mt.kind === K.DECL_TAG) return `${where} Invalid member`;
@@ -163,14 +178,14 @@ export function checkBtf(b: Btf): string | undefined {
 				break;
 			}
 			case K.ENUM: case K.ENUM64:
-				if (t.nameOff && !validIdent(name)) return `${where} Invalid name`;
+				if (t.nameOff && !identAt(b, t.nameOff)) return `${where} Invalid name`;
 				for (let m = 0; m < t.vlen; m++) {
 					const n = v.getUint32(t.extra + m * (t.kind === K.ENUM ? 8 : 12), true);
-					if (!n || !validIdent(nameAt(b, n))) return `${where} Invalid name`;
+					if (!n || !identAt(b, n)) return `${where} Invalid name`;
 				}
 				break;
 			case K.FWD: case K.TYPEDEF: case K.FUNC:
-				if (!t.nameOff || !validIdent(name)) return `${where} Invalid name`;
+				if (!t.nameOff || !identAt(b, t.nameOff)) return `${where} Invalid name`;
 				if (t.kind === K.TYPEDEF && !refOk(t.sizeOrType)) return `${where} Invalid type_id`;
 				if (t.kind === K.FUNC) {
 					const proto = btfTypeById(b, t.sizeOrType);

@@ -34,6 +34,41 @@ export interface ModuleFacts {
 	hasBtf: boolean;
 	/** the split-BTF check's first error (null: valid; undefined: not checked) */
 	btfError?: string | null;
+	/** undefinedSymbols and versions as they cross a worker boundary: a few strings and one typed array instead of
+	 * thousands of small objects (cloning those cost more than parsing the ELF) */
+	packed?: {undefNames: string; undefWeak: string; versionNames: string; versionCrcs: Uint32Array};
+}
+
+export function packFacts(f: ModuleFacts): ModuleFacts {
+	const names = f.versions ? Object.keys(f.versions) : [];
+	const crcs = new Uint32Array(names.length);
+	names.forEach((n, i) => (crcs[i] = f.versions![n]!));
+	return {
+		...f,
+		undefinedSymbols: [],
+		versions: f.versions ? {} : undefined,
+		packed: {
+			undefNames: f.undefinedSymbols.map((u) => u.name).join('\n'),
+			undefWeak: f.undefinedSymbols.map((u) => (u.weak ? '1' : '0')).join(''),
+			versionNames: names.join('\n'),
+			versionCrcs: crcs,
+		},
+	};
+}
+
+export function unpackFacts(f: ModuleFacts): ModuleFacts {
+	const p = f.packed;
+	if (!p) return f;
+	const names = p.undefNames === '' ? [] : p.undefNames.split('\n');
+	const undefinedSymbols = names.map((name, i) => ({name, weak: p.undefWeak[i] === '1'}));
+	let versions: Record<string, number> | undefined;
+	if (f.versions) {
+		versions = {};
+		const vn = p.versionNames === '' ? [] : p.versionNames.split('\n');
+		vn.forEach((n, i) => (versions![n] = p.versionCrcs[i]!));
+	}
+	const {packed: _packed, ...rest} = f;
+	return {...rest, undefinedSymbols, versions};
 }
 
 const STB_WEAK = 2;

@@ -7,6 +7,7 @@
 //   module_layout CRC (check_modstruct_version) → every undefined symbol (simplify_symbols → resolve_symbol: GPL,
 //   CRC, namespace) against vmlinux's exports, the other modules given and the installed ones → BTF.
 import {availableParallelism} from 'node:os';
+import {statSync} from 'node:fs';
 import {join, relative} from 'node:path';
 import {createCodecPool, createInlinePool, type CodecPool} from '../codecs/pool.js';
 import {detectFormat} from '../codecs/index.js';
@@ -24,6 +25,7 @@ import type {Algorithm, Finding, Log, Severity} from '../types.js';
 import {silentLog} from '../types.js';
 import {kernelImageCertificates, loadVerifyContext, smallestInTreeModule, type VerifyContext} from './context.js';
 import type {Loaded} from './load.js';
+import {unpackFacts} from './facts.js';
 import {describeSigner, SIG_MAGIC, signerMatches} from './signature.js';
 import {type Export, licenseIsGplCompatible, moduleNameOf} from './symvers.js';
 
@@ -66,15 +68,33 @@ const f = (code: string, severity: Severity, message: string): Finding => ({code
 export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> {
 	const log = opts.log ?? silentLog;
 	const {target, policy} = opts;
-	const ctx = loadVerifyContext({target, policy, config: opts.config, ...(opts.sigEnforce ? {sigEnforce: true} : {}), ...(opts.certificate ? {certificate: opts.certificate} : {}), ...(opts.sysRoot ? {sysRoot: opts.sysRoot} : {})});
 	const maxOutput = opts.maxDecompressedBytes ?? 1 << 30;
 	const paths = opts.paths.length > 0 ? [...opts.paths] : OUT_OF_TREE_DIRS.map((d) => join(target.moduleDir, d));
 	const walked = await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0});
 	const errors: VerifyReport['errors'] = walked.errors.map((e) => ({code: e.code, ...(e.file ? {file: e.file} : {}), message: e.message, ...(e.fix ? {fix: e.fix} : {})}));
-	const pool = opts.pool ?? (walked.modules.length <= 2 ? await createInlinePool() : createCodecPool({threads: opts.threads ?? availableParallelism()}));
+	// workers start now and load their code while this thread reads Module.symvers and vmlinux BTF
+	const pool = opts.pool ?? (walked.modules.length <= 2 ? await createInlinePool() : createCodecPool({threads: opts.threads ?? availableParallelism(), eager: true}));
+	const ctx = loadVerifyContext({target, policy, config: opts.config, ...(opts.sigEnforce ? {sigEnforce: true} : {}), ...(opts.certificate ? {certificate: opts.certificate} : {}), ...(opts.sysRoot ? {sysRoot: opts.sysRoot} : {})});
 	try {
-		const loaded = await mapLimit(walked.modules.map((m) => m.path), Math.max(2, (opts.threads ?? availableParallelism()) * 2),
-			(path) => loadModule(path, ctx, policy, pool, maxOutput));
+		// largest first, so the last worker is not left alone with amdgpu at the end; results keep the given order
+		const files = walked.modules.map((m) => m.path);
+		const sizeOf = (p: string): number => {
+			try {
+				return statSync(p).size;
+			} catch {
+				return 0;
+			}
+		};
+		const order = files.map((p, i) => ({i, size: sizeOf(p)})).sort((a, b) => b.size - a.size).map((x) => x.i);
+		const loaded: Loaded[] = new Array(files.length);
+		// the kernel image's built-in keys: for a big job, read them while the workers decode (the main thread is idle
+		// then); for a few modules, only if one turns out to be signed
+		const imageCerts = (): Promise<VerifyContext['certificates']> => trustedImageCertificates(target, ctx.release);
+		const early = !ctx.buildCertificate && files.length > 50 ? new Promise<VerifyContext['certificates']>((res) => setImmediate(() => res(imageCerts()))) : undefined;
+		// a deep queue keeps both workers busy while the main thread reads files or reads the kernel image
+		await mapLimit(order, Math.max(16, (opts.threads ?? availableParallelism()) * 8), async (i) => {
+			loaded[i] = await loadModule(files[i]!, ctx, policy, pool, maxOutput);
+		});
 
 		if (!ctx.structModuleSize) {
 			const ref = smallestInTreeModule(ctx);
@@ -86,13 +106,7 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 
 		// the kernel's trusted keys: the build dir's certificate, else those compiled into <root>/boot/vmlinuz-KV
 		if (!ctx.buildCertificate && loaded.some((l) => l.facts?.signature.present)) {
-			// a sysroot without /boot: the host's image of the same release (as for the build dir)
-			for (const image of [join(target.root, 'boot', `vmlinuz-${ctx.release}`), ...(target.root !== '/' ? [`/boot/vmlinuz-${ctx.release}`] : [])]) {
-				const certs = await kernelImageCertificates(image);
-				if (certs.length === 0) continue;
-				ctx.certificates.push(...certs);
-				break;
-			}
+			ctx.certificates.push(...await (early ?? imageCerts()));
 		}
 
 		// exporters: Module.symvers (vmlinux and in-tree modules), then installed modules it does not cover, then the
@@ -116,6 +130,16 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 	} finally {
 		if (!opts.pool) await pool.close();
 	}
+}
+
+/** The certificates built into <root>/boot/vmlinuz-KV; for a sysroot without /boot, the host's image of the same
+ * release (as for the build dir). */
+async function trustedImageCertificates(target: KernelTarget, release: string): Promise<VerifyContext['certificates']> {
+	for (const image of [join(target.root, 'boot', `vmlinuz-${release}`), ...(target.root !== '/' ? [`/boot/vmlinuz-${release}`] : [])]) {
+		const certs = await kernelImageCertificates(image);
+		if (certs.length > 0) return certs;
+	}
+	return [];
 }
 
 function addExports(exports: Map<string, Export>, l: Loaded, from: string): void {
@@ -143,11 +167,13 @@ async function loadModule(path: string, ctx: VerifyContext, policy: Policy, pool
 	} catch (e) {
 		return {path, module: moduleNameOf(path), algorithm: null, findings: [{code: 'FILE_UNREADABLE', severity: 'error', message: isKmodpressError(e) ? e.message : String(e)}]};
 	}
-	return pool.verifyLoad(bytes, path, {
+	const l = await pool.verifyLoad(bytes, path, {
 		decompressor: policy.decompressor.value, kmod: {version: policy.kmod.version, features: policy.kmod.features},
 		release: ctx.release, enforce: ctx.enforce.on, maxOutput,
 		...(ctx.btfModules && ctx.vmlinuxBtf && 'shared' in ctx.vmlinuxBtf ? {btfBase: ctx.vmlinuxBtf.shared, btfBaseKey: `${ctx.vmlinuxBtf.from}:${ctx.vmlinuxBtf.shared.length}`} : {}),
 	});
+	if (l.facts) l.facts = unpackFacts(l.facts);
+	return l;
 }
 
 /** The kernel's load-time checks on one analysed module. Pure given the context and the exporters. */

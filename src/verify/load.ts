@@ -8,7 +8,7 @@ import {isKmodpressError} from '../errors.js';
 import {kmodReads, KMOD_FEATURE, type KmodInfo} from '../kernel/kmod.js';
 import type {Algorithm, Finding, KernelDecompressor, Severity} from '../types.js';
 import {type Btf, BtfError, checkBtf, parseBtf} from './btf.js';
-import {type ModuleFacts, tryAnalyze} from './facts.js';
+import {type ModuleFacts, packFacts, tryAnalyze} from './facts.js';
 import {SIG_MAGIC} from './signature.js';
 import {moduleNameOf} from './symvers.js';
 
@@ -65,7 +65,7 @@ export async function loadImage(bytes: Buffer, path: string, o: LoadOptions, dec
 		findings.push(f('ELF_INVALID', 'error', `${r.error.replace(`${path}: `, '')}; the kernel refuses it (ENOEXEC): reinstall or rebuild the module`));
 		return out;
 	}
-	out.facts = r.facts;
+	out.facts = packFacts(r.facts);
 	if (r.facts.btf && !r.facts.btfBase) {
 		if (o.btfBase) {
 			const key = o.btfBaseKey ?? String(o.btfBase.length);
@@ -82,6 +82,8 @@ export async function loadImage(bytes: Buffer, path: string, o: LoadOptions, dec
 		}
 		r.facts.btf = undefined; // checked here: the bytes need not travel back
 	}
+	out.facts.btf = undefined;
+	out.facts.btfError = r.facts.btfError;
 	const name = r.facts.modinfo.name?.[0];
 	if (name) out.module = name.replace(/-/g, '_');
 	return out;
