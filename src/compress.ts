@@ -10,7 +10,6 @@ import {availableParallelism} from 'node:os';
 import {basename, dirname, join, relative} from 'node:path';
 import {createCodecPool, createInlinePool, type CodecPool} from './codecs/pool.js';
 import {detectFormat} from './codecs/index.js';
-import {decodeAsKernel} from './decoders/index.js';
 import {decodeGzipAsKernel} from './decoders/gzip-kernel.js';
 import {liblzmaDecode} from './decoders/xz-kernel.js';
 import {decodeZstdAsKernel} from './decoders/zstd-kernel.js';
@@ -120,7 +119,8 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 		// Re-walk after recovery: it may have removed a stale twin or a leftover.
 		const modules = opts.dryRun ? walked.modules : (await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0})).modules;
 		const groups = groupByModule(modules.map((m) => m.path));
-		const results = await mapLimit([...groups.values()], Math.max(2, (opts.threads ?? availableParallelism()) * 2), (group) =>
+		// deep enough that fsyncs of many modules share journal commits while the workers stay busy
+		const results = await mapLimit([...groups.values()], Math.max(12, (opts.threads ?? availableParallelism()) * 6), (group) =>
 			processModule(group, {target, policy, config: opts.config, pool: activePool, maxOutput, dryRun: Boolean(opts.dryRun), log}));
 
 		let depmod: CompressReport['depmod'];
@@ -289,7 +289,7 @@ async function inspect(path: string, bytes: Buffer, ctx: Ctx): Promise<{facts: F
 	}
 	const facts: FileFacts = {algorithm: magic, userspaceOk};
 	if (magic === ctx.policy.decompressor.value.algorithm) {
-		const k = await decodeAsKernel(bytes, ctx.policy.decompressor.value, {maxOutput: ctx.maxOutput});
+		const k = await ctx.pool.kernelDecode(bytes, ctx.policy.decompressor.value, {maxOutput: ctx.maxOutput});
 		facts.kernel = {ok: k.ok, message: k.message, completeOutput: k.ok && k.data !== undefined && k.data.equals(image)};
 	}
 	if (magic === 'zstd') facts.zstdWithoutContentSize = !zstdHasContentSize(bytes);
@@ -373,7 +373,7 @@ async function checkRoundTrip(data: Buffer, image: Buffer, algorithm: Algorithm,
 	let back: Buffer | undefined;
 	let how: string;
 	if (algorithm === kernelAlg) {
-		const k = await decodeAsKernel(data, ctx.policy.decompressor.value, {maxOutput: ctx.maxOutput});
+		const k = await ctx.pool.kernelDecode(data, ctx.policy.decompressor.value, {maxOutput: ctx.maxOutput});
 		how = "the kernel's decompressor";
 		if (!k.ok) {
 			throw new KmodpressError('E_CODEC_ROUNDTRIP', `${to}: the kernel would refuse what kmodpress just encoded (${k.message}); nothing was written`, {file: to, fix: 'report this to kmodpress with the output of `kmodpress explain`'});

@@ -3,12 +3,15 @@
 import {availableParallelism} from 'node:os';
 import {Worker} from 'node:worker_threads';
 import {type ErrorCode, KmodpressError} from '../errors.js';
-import type {Algorithm, CompressionParams} from '../types.js';
+import type {KernelDecode} from '../decoders/index.js';
+import type {Algorithm, CompressionParams, KernelDecompressor} from '../types.js';
 import type {Loaded, LoadOptions} from '../verify/load.js';
 
 export interface CodecPool {
 	compress(data: Uint8Array, params: CompressionParams): Promise<Buffer>;
 	decompress(data: Uint8Array, algorithm: Algorithm, opts: {maxOutput: number}): Promise<Buffer>;
+	/** decode as the target kernel would (decoders/index.ts), off the main thread */
+	kernelDecode(data: Uint8Array, decompressor: KernelDecompressor, opts: {maxOutput: number}): Promise<KernelDecode>;
 	/** the verifier's per-file work: decode as the target's loader would and analyse the image (verify/load.ts) */
 	verifyLoad(data: Buffer, path: string, opts: LoadOptions): Promise<Loaded>;
 	close(): Promise<void>;
@@ -78,6 +81,9 @@ export function createCodecPool(opts: {threads?: number; eager?: boolean} = {}):
 		compress: (data, params) => submit({op: 'compress', data, params}),
 		decompress: (data, algorithm, o) => submit({op: 'decompress', data, algorithm, maxOutput: o.maxOutput}),
 		// the file's bytes move to the worker (no copy) when they own their memory, as readModuleFile's do
+		kernelDecode: (data, decompressor, o) => submit<KernelDecode>({op: 'kernelDecode', data, decompressor, maxOutput: o.maxOutput}).then((k) => ({
+			...k, ...(k.data ? {data: Buffer.from(k.data.buffer, k.data.byteOffset, k.data.byteLength)} : {}), ...(k.partial ? {partial: Buffer.from(k.partial.buffer, k.partial.byteOffset, k.partial.byteLength)} : {}),
+		})),
 		verifyLoad: (data, path, o) => submit<Loaded>({op: 'verifyLoad', data, path, opts: o},
 			data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && !(data.buffer instanceof SharedArrayBuffer) ? [data.buffer as ArrayBuffer] : []),
 		async close() {
@@ -91,10 +97,12 @@ export function createCodecPool(opts: {threads?: number; eager?: boolean} = {}):
 export async function createInlinePool(): Promise<CodecPool> {
 	const {codecFor} = await import('./index.js');
 	const {loadImage} = await import('../verify/load.js');
+	const {decodeAsKernel} = await import('../decoders/index.js');
 	const decompress = (data: Uint8Array, algorithm: Algorithm, o: {maxOutput: number}) => codecFor(algorithm).decompress(data, o);
 	return {
 		compress: (data, params) => codecFor(params.algorithm).compress(data, params),
 		decompress,
+		kernelDecode: (data, decompressor, o) => decodeAsKernel(data, decompressor, o),
 		verifyLoad: (data, path, o) => loadImage(data, path, o, decompress),
 		close: async () => {},
 	};

@@ -2,19 +2,27 @@
 // main thread. Messages: {id, op: 'compress', data, params} | {id, op: 'decompress', data, algorithm, maxOutput}.
 import {parentPort} from 'node:worker_threads';
 import {isKmodpressError} from '../errors.js';
-import type {Algorithm, CompressionParams} from '../types.js';
+import type {Algorithm, CompressionParams, KernelDecompressor} from '../types.js';
+import {decodeAsKernel} from '../decoders/index.js';
 import {loadImage, type LoadOptions} from '../verify/load.js';
 import {codecFor} from './index.js';
 
 type Request =
 	| {id: number; op: 'compress'; data: Uint8Array; params: CompressionParams}
 	| {id: number; op: 'decompress'; data: Uint8Array; algorithm: Algorithm; maxOutput: number}
-	| {id: number; op: 'verifyLoad'; data: Uint8Array; path: string; opts: LoadOptions};
+	| {id: number; op: 'verifyLoad'; data: Uint8Array; path: string; opts: LoadOptions}
+	| {id: number; op: 'kernelDecode'; data: Uint8Array; decompressor: KernelDecompressor; maxOutput: number};
 
 const decompress = (data: Uint8Array, algorithm: Algorithm, o: {maxOutput: number}) => codecFor(algorithm).decompress(data, o);
 
 parentPort!.on('message', async (req: Request) => {
 	try {
+		if (req.op === 'kernelDecode') {
+			const value = await decodeAsKernel(req.data, req.decompressor, {maxOutput: req.maxOutput});
+			const transfer = [value.data, value.partial].filter((b): b is Buffer => b !== undefined && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength).map((b) => b.buffer as ArrayBuffer);
+			parentPort!.postMessage({id: req.id, ok: true, value}, transfer);
+			return;
+		}
 		if (req.op === 'verifyLoad') {
 			const value = await loadImage(Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength), req.path, req.opts, decompress);
 			parentPort!.postMessage({id: req.id, ok: true, value});

@@ -31,13 +31,29 @@ export interface FsPort {
 	write(fd: number, data: Uint8Array): void;
 	fchown(fd: number, uid: number, gid: number): void;
 	fchmod(fd: number, mode: number): void;
-	fsync(fd: number): void;
+	/** may return a promise: the real one runs in libuv's thread pool, so fsyncs of several modules overlap with each
+	 * other and with the codec workers instead of stalling the main thread */
+	fsync(fd: number): void | Promise<void>;
 	close(fd: number): void;
 	readFile(path: string): Buffer;
 	rename(from: string, to: string): void;
 	unlink(path: string): void;
-	fsyncDir(dir: string): void;
+	fsyncDir(dir: string): void | Promise<void>;
 	lstat(path: string): nodeFs.Stats;
+}
+
+/** fsync a directory before returning (the synchronous callers: recovery, removing an older name). */
+function fsyncDirNow(fs: FsPort, dir: string): void {
+	if (fs !== realFs) {
+		void fs.fsyncDir(dir);
+		return;
+	}
+	const fd = nodeFs.openSync(dir, nodeFs.constants.O_RDONLY | nodeFs.constants.O_DIRECTORY);
+	try {
+		nodeFs.fsyncSync(fd);
+	} finally {
+		nodeFs.closeSync(fd);
+	}
 }
 
 export const realFs: FsPort = {
@@ -48,7 +64,7 @@ export const realFs: FsPort = {
 	},
 	fchown: (fd, u, g) => nodeFs.fchownSync(fd, u, g),
 	fchmod: (fd, m) => nodeFs.fchmodSync(fd, m),
-	fsync: (fd) => nodeFs.fsyncSync(fd),
+	fsync: (fd) => new Promise<void>((res, rej) => nodeFs.fsync(fd, (e) => (e ? rej(e) : res()))),
 	close: (fd) => nodeFs.closeSync(fd),
 	readFile: (p) => {
 		const fd = nodeFs.openSync(p, nodeFs.constants.O_RDONLY | nodeFs.constants.O_NOFOLLOW);
@@ -60,12 +76,12 @@ export const realFs: FsPort = {
 	},
 	rename: (a, b) => nodeFs.renameSync(a, b),
 	unlink: (p) => nodeFs.unlinkSync(p),
-	fsyncDir: (d) => {
-		const fd = nodeFs.openSync(d, nodeFs.constants.O_RDONLY | nodeFs.constants.O_DIRECTORY);
+	fsyncDir: async (d) => {
+		const fh = await nodeFs.promises.open(d, nodeFs.constants.O_RDONLY | nodeFs.constants.O_DIRECTORY);
 		try {
-			nodeFs.fsyncSync(fd);
+			await fh.sync();
 		} finally {
-			nodeFs.closeSync(fd);
+			await fh.close();
 		}
 	},
 	lstat: (p) => nodeFs.lstatSync(p),
@@ -130,7 +146,7 @@ export async function replaceFile(opts: ReplaceOptions): Promise<{written: strin
 		if (process.getuid?.() === 0) fs.fchown(fd, old.uid, old.gid);
 		fs.fchmod(fd, old.mode & 0o7777);
 		step('fsync');
-		fs.fsync(fd);
+		await fs.fsync(fd);
 		step('close');
 		fs.close(fd);
 		fd = undefined;
@@ -145,7 +161,7 @@ export async function replaceFile(opts: ReplaceOptions): Promise<{written: strin
 		fs.rename(tmp, fromPath);
 		tmpExists = false;
 		step('fsync-dir');
-		fs.fsyncDir(opts.dir);
+		await fs.fsyncDir(opts.dir);
 	} catch (e) {
 		if (fd !== undefined) {
 			try {
@@ -175,7 +191,7 @@ export async function replaceFile(opts: ReplaceOptions): Promise<{written: strin
 		step('rename-name');
 		fs.rename(fromPath, join(opts.dir, opts.to));
 		step('fsync-dir-2');
-		fs.fsyncDir(opts.dir);
+		await fs.fsyncDir(opts.dir);
 	} catch (e) {
 		// The new bytes are safe under the old name; the next run renames them (recoverInterrupted).
 		throw fsError('E_WRITE_FAILED', toPath, `rename ${opts.from} to ${opts.to} (the new bytes are kept under ${opts.from})`, e);
@@ -244,7 +260,7 @@ export function recoverInterrupted(dir: string, opts: {log?: Log; fs?: FsPort; i
 		const to = join(dir, `${m[1]!.slice(0, -3)}${want}`);
 		try {
 			fs.rename(p, to);
-			fs.fsyncDir(dir);
+			fsyncDirNow(fs, dir);
 			out.renamed.push({from: p, to});
 			log('info', `${p}: holds ${format} data, renamed to ${basename(to)} (an interrupted run's last step)`);
 		} catch (e) {
@@ -326,7 +342,7 @@ export function removeStaleName(dir: string, name: string, opts: {log?: Log; fs?
 	try {
 		if (!fs.lstat(p).isFile()) return;
 		fs.unlink(p);
-		fs.fsyncDir(dir);
+		fsyncDirNow(fs, dir);
 		(opts.log ?? silentLog)('info', `${p}: removed, an older name of the module just written`);
 	} catch (e) {
 		throw fsError('E_WRITE_FAILED', p, 'remove this older name of the module', e);
