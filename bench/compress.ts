@@ -144,6 +144,7 @@ try {
 	xzRuns.sort((x, y) => x - y);
 	const median = runs[3]! * 1000;
 	say(`small module (${small.n.replace(/^\d+-/, '')}, ${(small.size / 1024).toFixed(0)} KiB): kmodpress compress --no-depmod median ${median.toFixed(0)} ms wall (target ≤ 150 ms); xz alone ${(xzRuns[3]! * 1000).toFixed(0)} ms`);
+	mkdirSync(join(work, 'small-warm'), {recursive: true});
 	const warm = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'compress-worker.ts'), join(work, 'small-warm'), 'xz', '1', '--small', join(plainDir, small.n)], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']});
 	if (warm.status !== 0) throw new Error(`small in-process run failed: ${warm.stdout}`);
 	const inproc = JSON.parse(warm.stdout.trim().split('\n').pop()!) as {medianMs: number; firstMs: number};

@@ -120,7 +120,7 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 		const modules = opts.dryRun ? walked.modules : (await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0})).modules;
 		const groups = groupByModule(modules.map((m) => m.path));
 		// deep enough that fsyncs of many modules share journal commits while the workers stay busy
-		const results = await mapLimit([...groups.values()], Math.max(12, (opts.threads ?? availableParallelism()) * 6), (group) =>
+		const results = await mapLimit([...groups.values()], Math.max(8, (opts.threads ?? availableParallelism()) * 4), (group) =>
 			processModule(group, {target, policy, config: opts.config, pool: activePool, maxOutput, dryRun: Boolean(opts.dryRun), log}));
 
 		let depmod: CompressReport['depmod'];

@@ -253,7 +253,12 @@ export function smallestInTreeModule(ctx: VerifyContext): string | undefined {
  * build-time module signing key, in .init.data between __cert_list_start and __cert_list_end). A bzImage holds the
  * kernel compressed: find the payload (zstd, xz or gzip magic), decode it as the boot loader would, scan for DER
  * certificates. */
-export async function kernelImageCertificates(imagePath: string, maxOutput = 512 << 20): Promise<VerifyContext['certificates']> {
+export function kernelImageCertificates(imagePath: string, maxOutput = 512 << 20): Promise<VerifyContext['certificates']> {
+	// decoding a bzImage costs ~150 ms: once per image per process
+	return cachedParse(imagePath, () => readImageCertificates(imagePath, maxOutput));
+}
+
+async function readImageCertificates(imagePath: string, maxOutput: number): Promise<VerifyContext['certificates']> {
 	const bytes = readMaybe(imagePath);
 	if (!bytes) return [];
 	const {decodeAsKernel} = await import('../decoders/index.js');
