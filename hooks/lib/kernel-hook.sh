@@ -29,8 +29,50 @@ kmodpress_find() {
 	fi
 }
 
+# The DKMS modules installed for kernel KV ($dkms_tree/<module>/kernel-<KV>-<arch> → <version>/<KV>/<arch>, with
+# DKMS's built copy present): sets the arrays kmodpress_dkms_module, kmodpress_dkms_version, kmodpress_dkms_arch.
+# kmodpress_dkms_installed KV DKMS_TREE
+kmodpress_dkms_installed() {
+	local kv=$1 dkms_tree=$2 link target module version arch
+	kmodpress_dkms_module=() kmodpress_dkms_version=() kmodpress_dkms_arch=()
+	[ -d "$dkms_tree" ] || return 0
+	for link in "$dkms_tree"/*/kernel-"$kv"-*; do
+		[ -L "$link" ] || continue
+		module=${link%/*}
+		module=${module##*/}
+		arch=${link##*/kernel-"$kv"-}
+		target=$(readlink -- "$link")
+		version=${target%%/*}
+		[ -d "$dkms_tree/$module/$version/$kv/$arch/module" ] || continue
+		kmodpress_dkms_module+=("$module")
+		kmodpress_dkms_version+=("$version")
+		kmodpress_dkms_arch+=("$arch")
+	done
+}
+
+# hooks/dkms/post-install for every DKMS module installed for KV under ROOT (its depmod -n check skipped: the caller
+# runs depmod). Returns 1 when one of them failed. DKMS tree: $KMODPRESS_DKMS_TREE, else ROOT/var/lib/dkms.
+# kmodpress_dkms_post_install_all NAME KV ROOT
+kmodpress_dkms_post_install_all() {
+	kmodpress_dkms_installed "$2" "${KMODPRESS_DKMS_TREE:-${3%/}/var/lib/dkms}"
+	kmodpress_dkms_run_hooks "$@"
+}
+
+# The same for the modules in the arrays kmodpress_dkms_installed set (a caller may have filtered them).
+# kmodpress_dkms_run_hooks NAME KV ROOT
+kmodpress_dkms_run_hooks() {
+	local name=$1 kv=$2 root=$3 i rc=0
+	local dkms_tree=${KMODPRESS_DKMS_TREE:-${root%/}/var/lib/dkms}
+	for i in "${!kmodpress_dkms_module[@]}"; do
+		echo "kmodpress: $name: DKMS module ${kmodpress_dkms_module[$i]}/${kmodpress_dkms_version[$i]} for $kv (${kmodpress_dkms_arch[$i]})"
+		KMODPRESS_DKMS_TREE=$dkms_tree KMODPRESS_INSTALL_TREE=${root%/}/lib/modules KMODPRESS_DKMS_DEPMOD_CHECK=0 \
+			"$kmodpress_hook_dir/dkms/post-install" "$kv" "${kmodpress_dkms_arch[$i]}" "${kmodpress_dkms_module[$i]}" "${kmodpress_dkms_version[$i]}" || rc=1
+	done
+	return "$rc"
+}
+
 kmodpress_kernel_hook() {
-	local name=$1 kv=$2 root=${KMODPRESS_ROOT:-/} rc=0 link target module version arch dkms_tree
+	local name=$1 kv=$2 root=${KMODPRESS_ROOT:-/} rc=0
 	local me="kmodpress: $name"
 	if [ -z "$kv" ]; then
 		echo "$me: no kernel version given" >&2
@@ -48,22 +90,8 @@ kmodpress_kernel_hook() {
 		return 0
 	fi
 
-	# 1. DKMS modules installed for this kernel: $dkms_tree/<module>/kernel-<KV>-<arch> → <version>/<KV>/<arch>.
-	dkms_tree=${KMODPRESS_DKMS_TREE:-${root%/}/var/lib/dkms}
-	if [ -d "$dkms_tree" ]; then
-		for link in "$dkms_tree"/*/kernel-"$kv"-*; do
-			[ -L "$link" ] || continue
-			module=${link%/*}
-			module=${module##*/}
-			arch=${link##*/kernel-"$kv"-}
-			target=$(readlink -- "$link")
-			version=${target%%/*}
-			[ -d "$dkms_tree/$module/$version/$kv/$arch/module" ] || continue
-			echo "$me: DKMS module $module/$version for $kv ($arch)"
-			KMODPRESS_DKMS_TREE=$dkms_tree KMODPRESS_INSTALL_TREE=${root%/}/lib/modules KMODPRESS_DKMS_DEPMOD_CHECK=0 \
-				"$kmodpress_hook_dir/dkms/post-install" "$kv" "$arch" "$module" "$version" || rc=1
-		done
-	fi
+	# 1. DKMS modules installed for this kernel, through hooks/dkms/post-install.
+	kmodpress_dkms_post_install_all "$name" "$kv" "$root" || rc=1
 
 	# 2. Everything out of tree, depmod once, modules.dep checked.
 	echo "$me: kmodpress recompress --kernel $kv --root $root"
