@@ -101,7 +101,6 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 		// Workers pay off from a few modules on; one or two run faster on the main thread.
 		pool ??= walked.modules.length <= 2 ? await createInlinePool() : createCodecPool({threads: opts.threads ?? availableParallelism()});
 		const activePool = pool;
-		for (const e of walked.errors) errors.push(errorJSON(e));
 		if (!opts.dryRun) {
 			for (const dir of new Set(walked.modules.map((m) => dirname(m.path)))) {
 				let pin: PinnedDir | undefined;
@@ -117,7 +116,9 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 			}
 		}
 		// Re-walk after recovery: it may have removed a stale twin or a leftover.
-		const modules = opts.dryRun ? walked.modules : (await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0})).modules;
+		// Its findings are the ones reported: the tree may have changed in between.
+		const {modules, errors: walkErrors} = opts.dryRun ? walked : await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0});
+		for (const e of walkErrors) errors.push(errorJSON(e));
 		const groups = groupByModule(modules.map((m) => m.path));
 		// deep enough that fsyncs of many modules share journal commits while the workers stay busy
 		const results = await mapLimit([...groups.values()], Math.max(8, (opts.threads ?? availableParallelism()) * 4), (group) =>

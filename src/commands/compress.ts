@@ -44,13 +44,14 @@ ${SETTINGS_USAGE}`,
 			...(settings.threads ? {threads: settings.threads} : {}),
 			log,
 		});
+		// before any output: one document on stdout, whatever happens
+		if (report.modules.length === 0 && report.errors.length === 0 && ctx.positionals.length > 0) {
+			throw new KmodpressError('E_USAGE', `no module (*.ko, *.ko.gz, *.ko.xz, *.ko.zst) under ${ctx.positionals.join(' ')}`, {fix: 'name module files or the directories that hold them'});
+		}
 		if (ctx.values.json) ctx.stdout(`${toJSON(report)}\n`);
 		else {
 			if (ctx.values.verbose) for (const m of messages) ctx.stderr(`${m}\n`);
 			ctx.stdout(`${formatCompressReport(report, target, policy, Boolean(ctx.values.verbose))}\n`);
-		}
-		if (report.modules.length === 0 && report.errors.length === 0 && ctx.positionals.length > 0) {
-			throw new KmodpressError('E_USAGE', `no module (*.ko, *.ko.gz, *.ko.xz, *.ko.zst) under ${ctx.positionals.join(' ')}`, {fix: 'name module files or the directories that hold them'});
 		}
 		return report.failed > 0 ? EXIT.MODULE : EXIT.OK;
 	},

@@ -34,6 +34,9 @@ ${TARGET_USAGE}
 			...(settings.threads ? {threads: settings.threads} : {}),
 			maxDecompressedBytes: settings.maxDecompressedBytes,
 		});
+		if (report.modules.length === 0 && report.errors.length === 0 && ctx.positionals.length > 0) {
+			throw new KmodpressError('E_USAGE', `no module (*.ko, *.ko.gz, *.ko.xz, *.ko.zst) under ${ctx.positionals.join(' ')}`, {fix: 'name module files or the directories that hold them'});
+		}
 		let boot: import('../boot/verify-boot.js').BootVerifyReport | undefined;
 		if (ctx.values.boot) {
 			const {bootVerify} = await import('../boot/verify-boot.js');
@@ -41,9 +44,6 @@ ${TARGET_USAGE}
 		}
 		if (ctx.values.json) ctx.stdout(`${toJSON(boot ? {...report, boot} : report)}\n`);
 		else ctx.stdout(`${formatVerifyReport(report, Boolean(ctx.values.verbose), boot)}\n`);
-		if (report.modules.length === 0 && report.errors.length === 0 && ctx.positionals.length > 0) {
-			throw new KmodpressError('E_USAGE', `no module (*.ko, *.ko.gz, *.ko.xz, *.ko.zst) under ${ctx.positionals.join(' ')}`, {fix: 'name module files or the directories that hold them'});
-		}
 		const bootFailed = boot !== undefined && boot.results.some((r) => !r.loaded);
 		return report.modules.some((m) => !m.loadable) || report.errors.length > 0 || bootFailed ? EXIT.MODULE : EXIT.OK;
 	},

@@ -2,7 +2,7 @@
 // module path, or a directory in it, that is a symlink to somewhere else (/etc/shadow …) is refused; a symlink that
 // stays inside the tree is skipped (its target is processed under its own name). Directories, FIFOs and devices
 // named *.ko are refused with one line each; everything else is still found.
-import {constants, type Dirent, fstatSync, lstatSync, openSync, closeSync, readdirSync, readSync, realpathSync} from 'node:fs';
+import {constants, type Dirent, fstatSync, lstatSync, openSync, closeSync, readdirSync, readlinkSync, readSync, realpathSync} from 'node:fs';
 import {dirname, join, resolve, sep} from 'node:path';
 import {fsError, KmodpressError} from '../errors.js';
 import type {Log} from '../types.js';
@@ -126,13 +126,26 @@ function walkDir(dir: string, top: string, add: (p: string) => void, errors: Kmo
 	for (const e of entries) {
 		const p = join(dir, e.name);
 		if (TEMP_RE.test(e.name)) continue;
-		if (e.isSymbolicLink()) {
-			let target: string | undefined;
+		let type: 'link' | 'dir' | 'file' | 'other' = e.isSymbolicLink() ? 'link' : e.isDirectory() ? 'dir' : e.isFile() ? 'file' : 'other';
+		let target: string | undefined;
+		if (type === 'link') {
+			// readdir's type is a snapshot: the entry may have been swapped since. Read the link itself (atomic);
+			// if it is no longer a link, handle what is there now.
 			try {
-				target = realpathSync(p);
-			} catch {
-				// dangling
+				target = safeRealpath(resolve(dir, readlinkSync(p)));
+			} catch (err) {
+				const code = (err as NodeJS.ErrnoException).code;
+				if (code === 'ENOENT') continue;
+				const st = safeLstat(p);
+				if (!st) continue;
+				type = st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
+				if (type === 'link') {
+					errors.push(new KmodpressError('E_INPUT_SYMLINK', `${p} keeps changing between a symlink and a file; refused`, {file: p, fix: 'check who is changing the module tree'}));
+					continue;
+				}
 			}
+		}
+		if (type === 'link') {
 			if (target === undefined || !inside(target, top)) {
 				if (MODULE_NAME_RE.test(e.name) || (target && safeIsDir(target))) {
 					errors.push(new KmodpressError('E_INPUT_SYMLINK', `${p} is a symlink out of the tree (to ${target ?? 'nothing'}); refused`, {file: p, fix: 'replace the link with the module file itself'}));
@@ -142,13 +155,21 @@ function walkDir(dir: string, top: string, add: (p: string) => void, errors: Kmo
 			}
 			continue;
 		}
-		if (e.isDirectory()) {
+		if (type === 'dir') {
 			if (MODULE_NAME_RE.test(e.name)) errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', `${p} is a directory named like a module`, {file: p, fix: 'remove or rename it'}));
 			walkDir(p, top, add, errors, log);
 		} else if (MODULE_NAME_RE.test(e.name)) {
-			if (e.isFile()) add(p);
+			if (type === 'file') add(p);
 			else errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', `${p} is not a regular file (${e.isFIFO() ? 'a FIFO' : e.isSocket() ? 'a socket' : 'a device'})`, {file: p, fix: 'remove it'}));
 		}
+	}
+}
+
+function safeLstat(p: string): ReturnType<typeof lstatSync> | undefined {
+	try {
+		return lstatSync(p);
+	} catch {
+		return undefined;
 	}
 }
 
