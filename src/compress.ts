@@ -13,7 +13,7 @@ import {detectFormat} from './codecs/index.js';
 import {decodeGzipAsKernel} from './decoders/gzip-kernel.js';
 import {liblzmaDecode} from './decoders/xz-kernel.js';
 import {decodeZstdAsKernel} from './decoders/zstd-kernel.js';
-import {readFileSync} from 'node:fs';
+import {lstatSync, readFileSync} from 'node:fs';
 import {missingFromModulesDep, runDepmod, type DepmodRun} from './depmod.js';
 import {isKmodpressError, KmodpressError} from './errors.js';
 import {acquireKernelLock} from './fs/lock.js';
@@ -120,9 +120,18 @@ export async function compressModules(opts: CompressOptions): Promise<CompressRe
 		const {modules, errors: walkErrors} = opts.dryRun ? walked : await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0});
 		for (const e of walkErrors) errors.push(errorJSON(e));
 		const groups = groupByModule(modules.map((m) => m.path));
-		// deep enough that fsyncs of many modules share journal commits while the workers stay busy
-		const results = await mapLimit([...groups.values()], Math.max(8, (opts.threads ?? availableParallelism()) * 4), (group) =>
-			processModule(group, {target, policy, config: opts.config, pool: activePool, maxOutput, dryRun: Boolean(opts.dryRun), log}));
+		// deep enough that fsyncs of many modules share journal commits while the workers stay busy, and bounded by
+		// bytes too: a run of big modules (amdgpu is 29 MB) waits instead of piling up in memory
+		const budget = byteBudget(IN_FLIGHT_BYTES);
+		const results = await mapLimit([...groups.values()], Math.max(8, (opts.threads ?? availableParallelism()) * 4), async (group) => {
+			const size = sizeOf(group[0]!);
+			await budget.acquire(size);
+			try {
+				return await processModule(group, {target, policy, config: opts.config, pool: activePool, maxOutput, dryRun: Boolean(opts.dryRun), log});
+			} finally {
+				budget.release(size);
+			}
+		});
 
 		let depmod: CompressReport['depmod'];
 		const changed = results.filter((r) => r.outcome !== 'unchanged' && r.outcome !== 'failed').length;
@@ -231,6 +240,41 @@ function groupByModule(paths: readonly string[]): Map<string, string[]> {
 	return groups;
 }
 
+/** Module bytes in flight at once (read, decoded, encoded, decoded back): about 4x this in memory at the peak. */
+const IN_FLIGHT_BYTES = 32 << 20;
+
+function sizeOf(p: string): number {
+	try {
+		return lstatSync(p).size;
+	} catch {
+		return 0; // reported when it is read
+	}
+}
+
+/** A counting semaphore over bytes; one request larger than the whole budget still runs, alone. */
+function byteBudget(limit: number): {acquire(n: number): Promise<void>; release(n: number): void} {
+	let used = 0;
+	const waiting: {n: number; go: () => void}[] = [];
+	const fits = (n: number): boolean => used === 0 || used + n <= limit;
+	return {
+		acquire(n) {
+			if (waiting.length === 0 && fits(n)) {
+				used += n;
+				return Promise.resolve();
+			}
+			return new Promise<void>((go) => waiting.push({n, go}));
+		},
+		release(n) {
+			used -= n;
+			while (waiting.length > 0 && fits(waiting[0]!.n)) {
+				const w = waiting.shift()!;
+				used += w.n;
+				w.go();
+			}
+		},
+	};
+}
+
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
 	const out: R[] = new Array(items.length);
 	let next = 0;
@@ -330,8 +374,7 @@ async function processModule(group: string[], ctx: Ctx): Promise<ModuleResult> {
 		let data: Buffer;
 		if (action.kind === 'keep') data = bytes;
 		else if (action.algorithm === null) data = image;
-		else data = await pool.compress(image, policy.params!);
-		if (action.kind !== 'keep' && action.algorithm !== null) await checkRoundTrip(data, image, action.algorithm, to, ctx);
+		else data = await compressChecked(image, action.algorithm, to, ctx);
 		const outcome: ModuleOutcome = action.kind === 'compress' ? 'compressed' : action.kind === 'recompress' ? 'recompressed'
 			: action.kind === 'decompress' ? 'decompressed' : 'unchanged';
 		const removed = [...(to !== path ? [path] : []), ...stale.filter((s) => s !== to)];
@@ -367,26 +410,19 @@ async function processModule(group: string[], ctx: Ctx): Promise<ModuleResult> {
 	}
 }
 
-/** Decode what is about to be written the way the target will: the kernel's rules when it decompresses this
- * algorithm itself, kmod's otherwise; it must give back the module byte for byte (signature included). */
-async function checkRoundTrip(data: Buffer, image: Buffer, algorithm: Algorithm, to: string, ctx: Ctx): Promise<void> {
-	const kernelAlg = ctx.policy.decompressor.value.algorithm;
-	let back: Buffer | undefined;
-	let how: string;
-	if (algorithm === kernelAlg) {
-		const k = await ctx.pool.kernelDecode(data, ctx.policy.decompressor.value, {maxOutput: ctx.maxOutput});
-		how = "the kernel's decompressor";
-		if (!k.ok) {
-			throw new KmodpressError('E_CODEC_ROUNDTRIP', `${to}: the kernel would refuse what kmodpress just encoded (${k.message}); nothing was written`, {file: to, fix: 'report this to kmodpress with the output of `kmodpress explain`'});
-		}
-		back = k.data;
-	} else {
-		how = 'kmod';
-		back = await ctx.pool.decompress(data, algorithm, {maxOutput: ctx.maxOutput});
+/** Encode the image and decode what is about to be written the way the target will: the kernel's rules when it
+ * decompresses this algorithm itself, kmod's otherwise; it must give back the module byte for byte (signature
+ * included). Both happen in a codec worker (the image goes there and back without a copy). */
+async function compressChecked(image: Buffer, algorithm: Algorithm, to: string, ctx: Ctx): Promise<Buffer> {
+	if (ctx.policy.params!.algorithm !== algorithm) throw new KmodpressError('E_INTERNAL', `${to}: planned ${algorithm} but the policy encodes ${ctx.policy.params!.algorithm}`);
+	const r = await ctx.pool.compressChecked(image, ctx.policy.params!, ctx.policy.decompressor.value, {maxOutput: ctx.maxOutput});
+	if (r.failure?.kind === 'refused') {
+		throw new KmodpressError('E_CODEC_ROUNDTRIP', `${to}: the kernel would refuse what kmodpress just encoded (${r.failure.message}); nothing was written`, {file: to, fix: 'report this to kmodpress with the output of `kmodpress explain`'});
 	}
-	if (!back || !back.equals(image)) {
-		throw new KmodpressError('E_CODEC_ROUNDTRIP', `${to}: decoding the new file with ${how} does not give back the module byte for byte; nothing was written`, {file: to, fix: 'report this to kmodpress'});
+	if (r.failure) {
+		throw new KmodpressError('E_CODEC_ROUNDTRIP', `${to}: decoding the new file with ${r.how} does not give back the module byte for byte; nothing was written`, {file: to, fix: 'report this to kmodpress'});
 	}
+	return r.data;
 }
 
 async function sortByPreference(group: string[]): Promise<string[]> {

@@ -2,7 +2,7 @@
 // an absolute path to a tool found only in the system's fixed directories (never $PATH, which a package's build
 // may point into its own tree), and an environment scrubbed of the variables that change compressor output.
 import type {Options, Result} from 'execa';
-import {execFileSync} from 'node:child_process';
+import {execFile, execFileSync} from 'node:child_process';
 import {accessSync, constants} from 'node:fs';
 import {join} from 'node:path';
 import {KmodpressError} from './errors.js';
@@ -74,4 +74,17 @@ export function queryTool(file: string, args: readonly string[]): {ok: boolean; 
 		const err = e as {stdout?: string; stderr?: string; message: string};
 		return {ok: false, output: `${err.stdout ?? ''}${err.stderr ?? err.message}`};
 	}
+}
+
+/** A read-only query of a system tool that may take a while or print a lot (getfattr over a directory, lsattr):
+ * asynchronous, same rules as queryTool (absolute path, argument array, no shell, scrubbed environment). A small job
+ * (one module from a DKMS hook) then does not pay for loading execa, which it needs only to run depmod. */
+export function queryToolAsync(file: string, args: readonly string[], opts: {timeoutMs?: number} = {}): Promise<{exitCode: number | null; stdout: string; stderr: string}> {
+	if (!file.startsWith('/')) return Promise.reject(new KmodpressError('E_INTERNAL', `queryToolAsync() needs an absolute path, got ${file}`));
+	return new Promise((resolve) => {
+		execFile(file, args, {env: scrubbedEnv(), encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000, maxBuffer: 256 << 20, shell: false}, (err, stdout, stderr) => {
+			const code = err ? (typeof (err as {code?: unknown}).code === 'number' ? (err as {code: number}).code : null) : 0;
+			resolve({exitCode: code, stdout: String(stdout ?? ''), stderr: String(stderr ?? (err ? err.message : ''))});
+		});
+	});
 }

@@ -6,12 +6,15 @@ import {type ErrorCode, KmodpressError} from '../errors.js';
 import type {KernelDecode} from '../decoders/index.js';
 import type {Algorithm, CompressionParams, KernelDecompressor} from '../types.js';
 import type {Loaded, LoadOptions} from '../verify/load.js';
+import type {CheckedEncode} from './checked.js';
 
 export interface CodecPool {
 	compress(data: Uint8Array, params: CompressionParams): Promise<Buffer>;
 	decompress(data: Uint8Array, algorithm: Algorithm, opts: {maxOutput: number}): Promise<Buffer>;
 	/** decode as the target kernel would (decoders/index.ts), off the main thread */
 	kernelDecode(data: Uint8Array, decompressor: KernelDecompressor, opts: {maxOutput: number}): Promise<KernelDecode>;
+	/** compress and decode back as the target would (codecs/checked.ts); the image moves to the worker and comes back */
+	compressChecked(image: Buffer, params: CompressionParams, decompressor: KernelDecompressor, opts: {maxOutput: number}): Promise<CheckedEncode & {image: Buffer}>;
 	/** the verifier's per-file work: decode as the target's loader would and analyse the image (verify/load.ts) */
 	verifyLoad(data: Buffer, path: string, opts: LoadOptions): Promise<Loaded>;
 	close(): Promise<void>;
@@ -32,6 +35,10 @@ function newWorker(): Worker {
 	const api = import.meta.resolve('tsx/esm/api');
 	return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`, {eval: true});
 }
+
+/** The buffer's memory, to move to a worker instead of copying, when the buffer is all of it (and not shared). */
+const owned = (b: Uint8Array): ArrayBuffer[] => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer) ? [b.buffer as ArrayBuffer] : []);
+const asBuffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 /** `eager`: start every worker now (they take a few hundred ms to load their code), not on the first request. */
 export function createCodecPool(opts: {threads?: number; eager?: boolean} = {}): CodecPool {
@@ -84,8 +91,10 @@ export function createCodecPool(opts: {threads?: number; eager?: boolean} = {}):
 		kernelDecode: (data, decompressor, o) => submit<KernelDecode>({op: 'kernelDecode', data, decompressor, maxOutput: o.maxOutput}).then((k) => ({
 			...k, ...(k.data ? {data: Buffer.from(k.data.buffer, k.data.byteOffset, k.data.byteLength)} : {}), ...(k.partial ? {partial: Buffer.from(k.partial.buffer, k.partial.byteOffset, k.partial.byteLength)} : {}),
 		})),
-		verifyLoad: (data, path, o) => submit<Loaded>({op: 'verifyLoad', data, path, opts: o},
-			data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && !(data.buffer instanceof SharedArrayBuffer) ? [data.buffer as ArrayBuffer] : []),
+		compressChecked: (image, params, decompressor, o) => submit<CheckedEncode & {image: Uint8Array; data: Uint8Array}>({op: 'compressChecked', data: image, params, decompressor, maxOutput: o.maxOutput}, owned(image)).then((r) => ({
+			...r, data: asBuffer(r.data), image: asBuffer(r.image),
+		})),
+		verifyLoad: (data, path, o) => submit<Loaded>({op: 'verifyLoad', data, path, opts: o}, owned(data)),
 		async close() {
 			closed = true;
 			await Promise.all(workers.map((s) => s.w.terminate()));
@@ -98,11 +107,13 @@ export async function createInlinePool(): Promise<CodecPool> {
 	const {codecFor} = await import('./index.js');
 	const {loadImage} = await import('../verify/load.js');
 	const {decodeAsKernel} = await import('../decoders/index.js');
+	const {encodeChecked} = await import('./checked.js');
 	const decompress = (data: Uint8Array, algorithm: Algorithm, o: {maxOutput: number}) => codecFor(algorithm).decompress(data, o);
 	return {
 		compress: (data, params) => codecFor(params.algorithm).compress(data, params),
 		decompress,
 		kernelDecode: (data, decompressor, o) => decodeAsKernel(data, decompressor, o),
+		compressChecked: async (image, params, decompressor, o) => ({...await encodeChecked(image, params, decompressor, o.maxOutput), image}),
 		verifyLoad: (data, path, o) => loadImage(data, path, o, decompress),
 		close: async () => {},
 	};

@@ -5,11 +5,13 @@ import {isKmodpressError} from '../errors.js';
 import type {Algorithm, CompressionParams, KernelDecompressor} from '../types.js';
 import {decodeAsKernel} from '../decoders/index.js';
 import {loadImage, type LoadOptions} from '../verify/load.js';
+import {encodeChecked} from './checked.js';
 import {codecFor} from './index.js';
 
 type Request =
 	| {id: number; op: 'compress'; data: Uint8Array; params: CompressionParams}
 	| {id: number; op: 'decompress'; data: Uint8Array; algorithm: Algorithm; maxOutput: number}
+	| {id: number; op: 'compressChecked'; data: Uint8Array; params: CompressionParams; decompressor: KernelDecompressor; maxOutput: number}
 	| {id: number; op: 'verifyLoad'; data: Uint8Array; path: string; opts: LoadOptions}
 	| {id: number; op: 'kernelDecode'; data: Uint8Array; decompressor: KernelDecompressor; maxOutput: number};
 
@@ -21,6 +23,13 @@ parentPort!.on('message', async (req: Request) => {
 			const value = await decodeAsKernel(req.data, req.decompressor, {maxOutput: req.maxOutput});
 			const transfer = [value.data, value.partial].filter((b): b is Buffer => b !== undefined && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength).map((b) => b.buffer as ArrayBuffer);
 			parentPort!.postMessage({id: req.id, ok: true, value}, transfer);
+			return;
+		}
+		if (req.op === 'compressChecked') {
+			const r = await encodeChecked(req.data, req.params, req.decompressor, req.maxOutput);
+			// both buffers go back without a copy (the image came here the same way)
+			const transfer = [r.data, req.data].filter((b) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength).map((b) => b.buffer as ArrayBuffer);
+			parentPort!.postMessage({id: req.id, ok: true, value: {...r, image: req.data}}, transfer);
 			return;
 		}
 		if (req.op === 'verifyLoad') {

@@ -18,7 +18,7 @@ import * as nodeFs from 'node:fs';
 import {basename, join} from 'node:path';
 import {detectFormat} from '../codecs/index.js';
 import {fsError, KmodpressError} from '../errors.js';
-import {findTool, run} from '../exec.js';
+import {findTool, queryToolAsync, run} from '../exec.js';
 import type {Log} from '../types.js';
 import {silentLog} from '../types.js';
 
@@ -295,7 +295,7 @@ async function readDirSecurityXattrs(dir: string): Promise<Map<string, Record<st
 	if (!getfattr) return byFile;
 	const names = nodeFs.readdirSync(dir).filter((n) => /\.ko(\.\w+)?$/.test(n)).map((n) => join(dir, n));
 	if (names.length === 0) return byFile;
-	const rr = await run(getfattr, ['--absolute-names', '-d', '-m', '^security\\.', '-e', 'hex', '--', ...names]);
+	const rr = await queryToolAsync(getfattr, ['--absolute-names', '-d', '-m', '^security\\.', '-e', 'hex', '--', ...names]);
 	let current: string | undefined;
 	for (const line of String(rr.stdout).split('\n')) {
 		const f = /^# file: (.*)$/.exec(line);
@@ -318,7 +318,7 @@ function dirFlags(dir: string): Promise<string | undefined> {
 		pending = (async () => {
 			const lsattr = findTool('lsattr');
 			if (!lsattr) return undefined;
-			const r = await run(lsattr, ['-d', '--', dir]);
+			const r = await queryToolAsync(lsattr, ['-d', '--', dir]);
 			return r.exitCode === 0 ? String(r.stdout).trim().split(/\s+/)[0] : undefined;
 		})();
 		dirFlagsCache.set(dir, pending);
