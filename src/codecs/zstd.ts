@@ -1,11 +1,11 @@
 // zstd through libzstd 1.5.7 (zstd-napi, synchronous: run it in a worker). One frame, checksum and content size as
 // the CLI writes them from a file.
-import {Compressor, DecompressStream} from 'zstd-napi';
+import {zstdNapi} from './zstd-napi.js';
 import {KmodpressError} from '../errors.js';
 import type {ZstdParams} from '../types.js';
 
 export function compressZstd(data: Uint8Array, params: ZstdParams): Buffer {
-	const c = new Compressor();
+	const c = new (zstdNapi().Compressor)();
 	c.setParameters({
 		compressionLevel: params.level,
 		checksumFlag: params.checksum,
@@ -39,7 +39,7 @@ export function decompressZstd(data: Uint8Array, opts: {maxOutput: number}): Pro
 		}));
 	}
 	return new Promise((resolve, reject) => {
-		const d = new DecompressStream();
+		const d = new (zstdNapi().DecompressStream)();
 		const chunks: Buffer[] = [];
 		let total = 0;
 		let done = false;

@@ -9,7 +9,7 @@
 //   FHD: bits 7-6 FCS size flag, 5 single segment, 2 checksum, 1-0 dictID size
 //   zstd_errors.h: 10 prefix_unknown, 14 frameParameter_unsupported, 16 frameParameter_windowTooLarge,
 //   20 corruption_detected, 22 checksum_wrong, 32 dictionary_wrong.
-import {Decompressor} from 'zstd-napi';
+import {zstdNapi} from '../codecs/zstd-napi.js';
 import type {KernelDecode} from './index.js';
 
 export const ZSTD_STATUS = {prefix_unknown: 10, frameParameter_unsupported: 14, frameParameter_windowTooLarge: 16, corruption_detected: 20, checksum_wrong: 22, dictionary_wrong: 32} as const;
@@ -110,7 +110,7 @@ export function decodeZstdAsKernel(b: Uint8Array, maxOutput: number): KernelDeco
 		notes.push(skippable ? 'a skippable frame after the first frame: ignored by the kernel' : `${rest.length} bytes after the first frame: the kernel decodes only the first frame`);
 	}
 	try {
-		const d = new Decompressor();
+		const d = new (zstdNapi().Decompressor)();
 		const data = d.decompress(b.subarray(0, end));
 		if (data.length > maxOutput) return {ok: false, algorithm: 'zstd', message: 'inflates too far', reason: `past ${maxOutput} bytes (a decompression bomb?)`, notes, bomb: true};
 		return {ok: true, algorithm: 'zstd', message: 'decompressed by the kernel', reason: '', data, notes};

@@ -27,7 +27,8 @@ export const TEMP_RE = /^\.kmodpress-.+\.\d+\.[0-9a-f]+\.tmp$/;
 
 /** The filesystem calls replaceFile makes: tests pass a port whose calls fail or crash on cue. */
 export interface FsPort {
-	open(path: string, flags: number, mode: number): number;
+	/** may return a promise (the real one: creating a file can wait on the directory) */
+	open(path: string, flags: number, mode: number): number | Promise<number>;
 	write(fd: number, data: Uint8Array): void;
 	fchown(fd: number, uid: number, gid: number): void;
 	fchmod(fd: number, mode: number): void;
@@ -36,15 +37,16 @@ export interface FsPort {
 	fsync(fd: number): void | Promise<void>;
 	close(fd: number): void;
 	readFile(path: string): Buffer;
-	rename(from: string, to: string): void;
+	/** may return a promise (the real one: a rename waits for the directory while other modules' fsyncs write it) */
+	rename(from: string, to: string): void | Promise<void>;
 	unlink(path: string): void;
 	fsyncDir(dir: string): void | Promise<void>;
 	lstat(path: string): nodeFs.Stats;
 }
 
 /** fsync a directory before returning (the synchronous callers: recovery, removing an older name). */
-function fsyncDirNow(fs: FsPort, dir: string): void {
-	if (fs !== realFs) {
+function fsyncDirNow(fs: SyncFsPort, dir: string): void {
+	if (fs !== syncFs) {
 		void fs.fsyncDir(dir);
 		return;
 	}
@@ -56,8 +58,62 @@ function fsyncDirNow(fs: FsPort, dir: string): void {
 	}
 }
 
+async function fsyncDirOnce(d: string): Promise<void> {
+	const fh = await nodeFs.promises.open(d, nodeFs.constants.O_RDONLY | nodeFs.constants.O_DIRECTORY);
+	try {
+		await fh.sync();
+	} finally {
+		await fh.close();
+	}
+}
+
+// Group commit for directory fsyncs: every module renames in its directory and then needs that directory durable.
+// An fsync that starts after a caller's rename covers it, so callers that arrive while one runs share the next one
+// (keyed by the directory's inode: each module reaches it through its own pinned /proc/self/fd path). Thousands of
+// modules in one directory then cost a few dozen directory fsyncs instead of two each — each of which holds the
+// directory against everyone else's renames while it writes.
+/** Group commit over `once` (exported for its test): a call made while one runs resolves with the next run, which
+ * starts after the current one ends; calls made meanwhile share that next run. */
+export function groupCommit(once: (d: string) => Promise<void>, keyOf: (d: string) => string | undefined): (d: string) => Promise<void> {
+	const states = new Map<string, {running?: Promise<void>; queued?: Promise<void>}>();
+	return (d) => {
+		const key = keyOf(d);
+		if (key === undefined) return once(d);
+		let state = states.get(key);
+		if (!state) {
+			state = {};
+			states.set(key, state);
+		}
+		const s = state;
+		const start = (): Promise<void> => {
+			const p = once(d).finally(() => {
+				if (s.running === p) s.running = undefined;
+			});
+			s.running = p;
+			return p;
+		};
+		if (s.queued) return s.queued;
+		if (!s.running) return start();
+		const queued = s.running.catch(() => {}).then(() => {
+			s.queued = undefined;
+			return start();
+		});
+		s.queued = queued;
+		return queued;
+	};
+}
+
+const groupFsyncDir = groupCommit(fsyncDirOnce, (d) => {
+	try {
+		const st = nodeFs.statSync(d);
+		return `${st.dev}:${st.ino}`;
+	} catch {
+		return undefined; // let the real call report the error
+	}
+});
+
 export const realFs: FsPort = {
-	open: (p, f, m) => nodeFs.openSync(p, f, m),
+	open: (p, f, m) => new Promise<number>((res, rej) => nodeFs.open(p, f, m, (e, fd) => (e ? rej(e) : res(fd)))),
 	write: (fd, data) => {
 		let off = 0;
 		while (off < data.length) off += nodeFs.writeSync(fd, data, off, data.length - off);
@@ -74,17 +130,25 @@ export const realFs: FsPort = {
 			nodeFs.closeSync(fd);
 		}
 	},
+	rename: (a, b) => nodeFs.promises.rename(a, b),
+	unlink: (p) => nodeFs.unlinkSync(p),
+	fsyncDir: (d) => groupFsyncDir(d),
+	lstat: (p) => nodeFs.lstatSync(p),
+};
+
+/** What recovery and stale-name removal use: synchronous (they run under the lock, once per directory). */
+export interface SyncFsPort {
+	rename(from: string, to: string): void;
+	unlink(path: string): void;
+	lstat(path: string): nodeFs.Stats;
+	fsyncDir(dir: string): void | Promise<void>;
+}
+
+export const syncFs: SyncFsPort = {
 	rename: (a, b) => nodeFs.renameSync(a, b),
 	unlink: (p) => nodeFs.unlinkSync(p),
-	fsyncDir: async (d) => {
-		const fh = await nodeFs.promises.open(d, nodeFs.constants.O_RDONLY | nodeFs.constants.O_DIRECTORY);
-		try {
-			await fh.sync();
-		} finally {
-			await fh.close();
-		}
-	},
 	lstat: (p) => nodeFs.lstatSync(p),
+	fsyncDir: realFs.fsyncDir,
 };
 
 export type Step = 'open' | 'write' | 'chown' | 'fsync' | 'close' | 'verify' | 'rename' | 'fsync-dir' | 'rename-name' | 'fsync-dir-2';
@@ -138,7 +202,7 @@ export async function replaceFile(opts: ReplaceOptions): Promise<{written: strin
 	try {
 		step('open');
 		const C = nodeFs.constants;
-		fd = fs.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, old.mode & 0o7777);
+		fd = await fs.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, old.mode & 0o7777);
 		tmpExists = true;
 		step('write');
 		fs.write(fd, opts.data);
@@ -158,7 +222,7 @@ export async function replaceFile(opts: ReplaceOptions): Promise<{written: strin
 		}
 		await opts.verify?.(back);
 		step('rename');
-		fs.rename(tmp, fromPath);
+		await fs.rename(tmp, fromPath);
 		tmpExists = false;
 		step('fsync-dir');
 		await fs.fsyncDir(opts.dir);
@@ -189,7 +253,7 @@ export async function replaceFile(opts: ReplaceOptions): Promise<{written: strin
 	}
 	try {
 		step('rename-name');
-		fs.rename(fromPath, join(opts.dir, opts.to));
+		await fs.rename(fromPath, join(opts.dir, opts.to));
 		step('fsync-dir-2');
 		await fs.fsyncDir(opts.dir);
 	} catch (e) {
@@ -213,8 +277,8 @@ export interface Recovery {
  */
 /** `isModule`: whether a file's whole content decodes to a module — only then is a name that does not match the
  * content the trace of an interrupted replace (a file that is garbage under any name is left for the caller to report). */
-export function recoverInterrupted(dir: string, opts: {log?: Log; fs?: FsPort; isModule?: (path: string) => boolean} = {}): Recovery {
-	const fs = opts.fs ?? realFs;
+export function recoverInterrupted(dir: string, opts: {log?: Log; fs?: SyncFsPort; isModule?: (path: string) => boolean} = {}): Recovery {
+	const fs = opts.fs ?? syncFs;
 	const log = opts.log ?? silentLog;
 	const out: Recovery = {removedTemps: [], renamed: []};
 	let names: string[];
@@ -336,8 +400,8 @@ async function writeSecurityXattrs(file: string, xattrs: Record<string, string>)
 }
 
 /** Remove an older name of a module once its new file is durable (foo.ko.zst after foo.ko.xz was written). */
-export function removeStaleName(dir: string, name: string, opts: {log?: Log; fs?: FsPort} = {}): void {
-	const fs = opts.fs ?? realFs;
+export function removeStaleName(dir: string, name: string, opts: {log?: Log; fs?: SyncFsPort} = {}): void {
+	const fs = opts.fs ?? syncFs;
 	const p = join(dir, name);
 	try {
 		if (!fs.lstat(p).isFile()) return;

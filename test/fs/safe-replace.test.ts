@@ -6,7 +6,7 @@ import {join} from 'node:path';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {isKmodpressError} from '../../src/errors.js';
-import {type FsPort, realFs, recoverInterrupted, replaceFile, type Step} from '../../src/fs/safe-replace.js';
+import {type FsPort, groupCommit, realFs, recoverInterrupted, replaceFile, type Step} from '../../src/fs/safe-replace.js';
 
 const OLD = Buffer.concat([Buffer.from('\x7fELF', 'latin1'), Buffer.alloc(5000, 1)]);
 // real xz bytes so recovery can tell the content from its magic
@@ -178,6 +178,32 @@ test('owner, group and security xattrs of the old file are kept', async () => {
 	const r = spawnSync('/usr/bin/getfattr', ['-n', 'security.kmodpress-test', '-e', 'hex', join(d, 'foo.ko.xz')], {encoding: 'utf8'});
 	assert.match(r.stdout, /security\.kmodpress-test=0x616263/);
 	rmSync(d, {recursive: true});
+});
+
+test('directory fsyncs are group-committed: a caller that arrives while one runs gets a later one, never an earlier', async () => {
+	const runs: {started: number; finish: () => void}[] = [];
+	let clock = 0;
+	const once = (): Promise<void> => new Promise<void>((res) => runs.push({started: ++clock, finish: res}));
+	const sync = groupCommit(once, (d) => d);
+	const done: number[] = [];
+	const first = sync('/d').then(() => done.push(0));
+	const arrived = ++clock; // callers 1..5 arrive (their renames happened) after the first fsync started
+	const later = [1, 2, 3, 4, 5].map((i) => sync('/d').then(() => done.push(i)));
+	assert.is(runs.length, 1);
+	runs[0]!.finish();
+	await first;
+	await new Promise((r) => setImmediate(r));
+	assert.equal(done, [0], 'the five did not ride on the fsync that started before they arrived');
+	assert.is(runs.length, 2, 'one more fsync for all five');
+	assert.ok(runs[1]!.started > arrived);
+	runs[1]!.finish();
+	await Promise.all(later);
+	assert.equal(done, [0, 1, 2, 3, 4, 5]);
+	// another directory is not held up by this one's
+	const other = sync('/e');
+	assert.is(runs.length, 3);
+	runs[2]!.finish();
+	await other;
 });
 
 test.run();
