@@ -2,7 +2,8 @@
 // time, none of FEXTRA/FCOMMENT/FHCRC (the kernel's zlib_inflate path refuses those). The deflate body differs from
 // the gzip tool's at the same level (zlib vs gzip's own deflate); the kernel and kmod read any valid deflate stream,
 // so kmodpress does not shell out to gzip.
-import {createGunzip, gzipSync} from 'node:zlib';
+import {kMaxLength} from 'node:buffer';
+import {gunzipSync, gzipSync} from 'node:zlib';
 import {KmodpressError} from '../errors.js';
 import type {GzipParams} from '../types.js';
 
@@ -13,37 +14,18 @@ export function compressGzip(data: Uint8Array, params: GzipParams): Buffer {
 	return out;
 }
 
-export function decompressGzip(data: Uint8Array, opts: {maxOutput: number}): Promise<Buffer> {
-	return new Promise((resolve, reject) => {
-		const g = createGunzip();
-		const chunks: Buffer[] = [];
-		let total = 0;
-		let done = false;
-		g.on('data', (chunk: Buffer) => {
-			if (done) return;
-			total += chunk.length;
-			if (total > opts.maxOutput) {
-				done = true;
-				g.destroy();
-				reject(new KmodpressError('E_CODEC_BOMB', `gzip data inflates past ${opts.maxOutput} bytes (a decompression bomb?)`, {
-					fix: 'if the module is genuine, raise maxDecompressedBytes in /etc/kmodpress/config.json',
-				}));
-				return;
-			}
-			chunks.push(chunk);
-		});
-		g.on('end', () => {
-			if (!done) {
-				done = true;
-				resolve(Buffer.concat(chunks, total));
-			}
-		});
-		g.on('error', (e: NodeJS.ErrnoException) => {
-			if (!done) {
-				done = true;
-				reject(new KmodpressError('E_CODEC_CORRUPT', `gzip: ${e.message}`, {cause: e}));
-			}
-		});
-		g.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-	});
+/** kmod's userspace view (gzread: every member, to the end). Synchronous: in a codec worker an asynchronous zlib
+ * stream would run on libuv's thread pool — shared with every file operation — while the worker sat idle. */
+export async function decompressGzip(data: Uint8Array, opts: {maxOutput: number}): Promise<Buffer> {
+	try {
+		return gunzipSync(Buffer.from(data.buffer, data.byteOffset, data.byteLength), {maxOutputLength: Math.max(1, Math.min(opts.maxOutput, kMaxLength))});
+	} catch (e) {
+		const err = e as NodeJS.ErrnoException;
+		if (err.code === 'ERR_BUFFER_TOO_LARGE') {
+			throw new KmodpressError('E_CODEC_BOMB', `gzip data inflates past ${opts.maxOutput} bytes (a decompression bomb?)`, {
+				fix: 'if the module is genuine, raise maxDecompressedBytes in /etc/kmodpress/config.json',
+			});
+		}
+		throw new KmodpressError('E_CODEC_CORRUPT', `gzip: ${err.message}`, {cause: e});
+	}
 }
