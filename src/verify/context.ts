@@ -27,6 +27,8 @@ export interface VerifyContext {
 	machine: number | undefined;
 	vermagic: string | undefined;
 	modversions: boolean;
+	/** 6.14+: __version_ext_crcs/__version_ext_names are read (and, when present, decide every CRC) */
+	extendedModversions: boolean;
 	forceLoad: boolean;
 	allowBtfMismatch: boolean;
 	btfModules: boolean;
@@ -212,6 +214,7 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 		machine: targetMachine(config),
 		vermagic: targetVermagic(release, config, build),
 		modversions: on('MODVERSIONS'),
+		extendedModversions: atLeast(target.version?.value ?? releaseVersion(release), [6, 14]),
 		forceLoad: on('MODULE_FORCE_LOAD'),
 		allowBtfMismatch: on('MODULE_ALLOW_BTF_MISMATCH'),
 		btfModules: on('DEBUG_INFO_BTF_MODULES'),
@@ -293,4 +296,17 @@ async function readImageCertificates(imagePath: string, maxOutput: number): Prom
 		}
 	}
 	return out;
+}
+
+function releaseVersion(release: string): [number, number, number] | undefined {
+	const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release);
+	return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
+}
+
+function atLeast(v: readonly number[] | undefined, want: readonly number[]): boolean {
+	if (!v) return false;
+	for (let i = 0; i < want.length; i++) {
+		if ((v[i] ?? 0) !== want[i]!) return (v[i] ?? 0) > want[i]!;
+	}
+	return true;
 }

@@ -23,9 +23,14 @@ export interface ModuleFacts {
 	thisModuleSize: number | undefined;
 	undefinedSymbols: {name: string; weak: boolean}[];
 	exports: ModuleExport[];
-	/** __versions (or 6.14+ extended modversions): symbol → CRC */
+	/** __versions: symbol → CRC (the first entry of a name, as check_version() finds it) */
 	versions: Record<string, number> | undefined;
-	versionsFrom: '__versions' | '__version_ext' | undefined;
+	versionsFrom: '__versions' | undefined;
+	/** 6.14+ extended modversions (__version_ext_crcs + __version_ext_names), in section order; only kernels that
+	 * know them read them, and then they decide every CRC */
+	extVersions?: {names: string[]; crcs: Uint32Array};
+	/** why elf_validity_cache_index_versions() would refuse the extended sections (ENOEXEC) */
+	extError?: string;
 	signature: SignatureInfo;
 	/** .BTF bytes (copied) and whether a distilled .BTF.base travels with it */
 	btf: Uint8Array | undefined;
@@ -143,16 +148,33 @@ export function analyzeImage(image: Uint8Array, file: string): ModuleFacts {
 			const name = data.toString('latin1', o + crcSize, end < 0 || end > o + ent ? o + ent : end);
 			if (!(name in versions)) versions[name] = crc;
 		}
-	} else {
-		const extCrcs = elf.section('__version_ext_crcs');
-		const extNames = elf.section('__version_ext_names');
-		if (extCrcs && extNames) {
-			versions = {};
-			versionsFrom = '__version_ext';
-			const c = elf.contents(extCrcs);
-			const names = elf.contents(extNames).toString('latin1').split('\0');
-			for (let i = 0; i * 4 + 4 <= c.length && i < names.length; i++) {
-				versions[names[i]!] = elf.littleEndian ? c.readUInt32LE(i * 4) : c.readUInt32BE(i * 4);
+	}
+	// elf_validity_cache_index_versions() (6.14+): both sections or neither, and a name for every CRC
+	let extVersions: ModuleFacts['extVersions'];
+	let extError: string | undefined;
+	const extCrcs = elf.sectionsNamed('__version_ext_crcs');
+	const extNames = elf.sectionsNamed('__version_ext_names');
+	if (extCrcs.length > 0 || extNames.length > 0) {
+		if ((extCrcs.length > 0) !== (extNames.length > 0)) extError = '"extended version crc+name presence does not match"';
+		else {
+			const c = elf.contents(extCrcs[0]!);
+			const n = elf.contents(extNames[0]!);
+			const count = Math.floor(c.length / 4);
+			const names: string[] = [];
+			let at = 0;
+			for (let i = 0; i < count; i++) {
+				const end = n.indexOf(0, at);
+				if (end < 0) {
+					extError = '"more extended version crcs than names"';
+					break;
+				}
+				names.push(n.toString('latin1', at, end));
+				at = end + 1;
+			}
+			if (!extError) {
+				const crcs = new Uint32Array(count);
+				for (let i = 0; i < count; i++) crcs[i] = elf.littleEndian ? c.readUInt32LE(i * 4) : c.readUInt32BE(i * 4);
+				extVersions = {names, crcs};
 			}
 		}
 	}
@@ -170,6 +192,8 @@ export function analyzeImage(image: Uint8Array, file: string): ModuleFacts {
 		exports: [...exportsBySym.values()],
 		versions,
 		versionsFrom,
+		...(extVersions ? {extVersions} : {}),
+		...(extError ? {extError} : {}),
 		signature,
 		btf: btfSec ? elf.contents(btfSec) : undefined,
 		hasBtf: btfSec !== undefined,

@@ -224,7 +224,21 @@ export function checkModule(l: Loaded, ctx: VerifyContext, exports: Map<string, 
 
 	// vermagic (check_modinfo → same_magic)
 	const vermagic = facts.modinfo.vermagic?.[0];
-	const hasVersions = facts.versionsFrom === '__versions' || facts.versionsFrom === '__version_ext';
+	// same_magic() looks at __versions only; CRCs come from the extended sections when a 6.14+ kernel finds them
+	const hasVersions = facts.versionsFrom === '__versions';
+	let ext: Map<string, number> | undefined;
+	if (ctx.extendedModversions && facts.extError) {
+		findings.push(f('ELF_VERSION_EXT', 'error', `${facts.extError} (ENOEXEC): the extended modversions sections are damaged; ${rebuild}`));
+	} else if (ctx.extendedModversions && facts.extVersions) {
+		ext = new Map();
+		facts.extVersions.names.forEach((n, i) => {
+			if (!ext!.has(n)) ext!.set(n, facts.extVersions!.crcs[i]!);
+		});
+	}
+	const anyVersions = hasVersions || ext !== undefined;
+	/** check_version(): the module's CRC for a symbol, and where it came from */
+	const moduleCrc = (name: string): number | undefined => (ext ? ext.get(name) : facts.versions?.[name]);
+	const noVersionWords = (name: string): string => (ext ? `"no extended symbol version for ${name}"` : `"no symbol version for ${name}"`);
 	if (vermagic === undefined) {
 		findings.push(f('VERMAGIC_MISSING', ctx.forceLoad ? 'warning' : 'error', ctx.forceLoad ? 'no vermagic: the kernel force-loads it and taints itself' : `no vermagic: "bad vermagic" (ENOEXEC); ${rebuild}`));
 	} else if (ctx.vermagic !== undefined) {
@@ -235,11 +249,11 @@ export function checkModule(l: Loaded, ctx: VerifyContext, exports: Map<string, 
 	// modversions: module_layout first (check_modstruct_version), then each symbol
 	if (ctx.modversions) {
 		const layout = exports.get('module_layout');
-		if (!hasVersions) {
+		if (!anyVersions) {
 			findings.push(f('NO_VERSIONS', ctx.forceLoad ? 'warning' : 'error', ctx.forceLoad ? 'no __versions: the kernel (MODULE_FORCE_LOAD) loads it without symbol checks and taints itself ("no versions for imported symbols")' : `no __versions on a MODVERSIONS kernel: "disagrees about version of symbol module_layout" (ENOEXEC); ${rebuild}`));
 		} else if (layout?.crc !== undefined) {
-			const crc = facts.versions!.module_layout;
-			if (crc === undefined) findings.push(f('NO_SYMBOL_VERSION', 'warning', '"no symbol version for module_layout": loads (the kernel lets a broken toolchain go)'));
+			const crc = moduleCrc('module_layout');
+			if (crc === undefined) findings.push(f('NO_SYMBOL_VERSION', 'warning', `${noVersionWords('module_layout')}: loads (the kernel lets a broken toolchain go)`));
 			else if (crc !== layout.crc) findings.push(f('MODULE_LAYOUT_MISMATCH', 'error', `"disagrees about version of symbol module_layout": the module has 0x${hex8(crc)}, the kernel 0x${hex8(layout.crc)} (${layout.from}); ${rebuild}`));
 		}
 	}
@@ -260,8 +274,8 @@ export function checkModule(l: Loaded, ctx: VerifyContext, exports: Map<string, 
 			findings.push(f('GPL_ONLY_SYMBOL', 'error', `"Unknown symbol ${u.name} (err -2)": ${e.module} exports it GPL-only and the license is ${license === undefined ? 'missing' : `"${license}"`}, not GPL-compatible; use a GPL-compatible MODULE_LICENSE or stop using the symbol`));
 			continue;
 		}
-		if (ctx.modversions && hasVersions && e.crc !== undefined) {
-			const mine = facts.versions![u.name];
+		if (ctx.modversions && anyVersions && e.crc !== undefined) {
+			const mine = moduleCrc(u.name);
 			if (mine !== undefined && mine !== e.crc) {
 				findings.push(f('CRC_MISMATCH', 'error', `"disagrees about version of symbol ${u.name}": the module expects 0x${hex8(mine)}, ${e.module} exports 0x${hex8(e.crc)} (${e.from}); ${rebuild}`));
 			}
