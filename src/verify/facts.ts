@@ -103,9 +103,12 @@ export function analyzeImage(image: Uint8Array, file: string): ModuleFacts {
 		const b = elf.bytes;
 		// only symbols in the export sections, and undefined ones, matter: skip the others before decoding a name
 		const interesting = elf.sections.map((sec) => sec.name === '__ksymtab' || sec.name === '__ksymtab_gpl' || sec.name.startsWith('__kcrctab') || sec.name === '__ksymtab_strings');
-		for (let i = 1; i < count; i++) {
-			const o = st.offset + i * entsize;
-			const shndx = elf.is64 ? (le ? b.readUInt16LE(o + 6) : b.readUInt16BE(o + 6)) : (le ? b.readUInt16LE(o + 14) : b.readUInt16BE(o + 14));
+		// st_shndx is read straight off the bytes (this loop sees every symbol of every module: thousands each)
+		const shndxAt = elf.is64 ? 6 : 14;
+		const hi = le ? 1 : 0;
+		const lo = le ? 0 : 1;
+		for (let i = 1, o = st.offset + entsize; i < count; i++, o += entsize) {
+			const shndx = (b[o + shndxAt + hi]! << 8) | b[o + shndxAt + lo]!;
 			if (shndx !== 0 && (shndx >= 0xff00 || !interesting[shndx])) continue;
 			const nameOff = le ? b.readUInt32LE(o) : b.readUInt32BE(o);
 			if (nameOff === 0) continue;
