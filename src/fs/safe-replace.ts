@@ -67,13 +67,14 @@ async function fsyncDirOnce(d: string): Promise<void> {
 	}
 }
 
-// Group commit for directory fsyncs: every module renames in its directory and then needs that directory durable.
-// An fsync that starts after a caller's rename covers it, so callers that arrive while one runs share the next one
-// (keyed by the directory's inode: each module reaches it through its own pinned /proc/self/fd path). Thousands of
-// modules in one directory then cost a few dozen directory fsyncs instead of two each — each of which holds the
-// directory against everyone else's renames while it writes.
 /** Group commit over `once` (exported for its test): a call made while one runs resolves with the next run, which
- * starts after the current one ends; calls made meanwhile share that next run. */
+ * starts after the current one ends; calls made meanwhile share that next run.
+ *
+ * Used for directory fsyncs: every module renames in its directory and then needs that directory durable. An fsync
+ * that starts after a caller's rename covers it, so callers that arrive while one runs share the next one (keyed by
+ * the directory's inode: each module reaches it through its own pinned /proc/self/fd path, which stays open while
+ * its caller waits). Thousands of modules in one directory then cost a few dozen directory fsyncs instead of two
+ * each — each of which holds the directory against everyone else's renames while it writes. */
 export function groupCommit(once: (d: string) => Promise<void>, keyOf: (d: string) => string | undefined): (d: string) => Promise<void> {
 	const states = new Map<string, {running?: Promise<void>; queued?: Promise<void>}>();
 	return (d) => {
