@@ -63,12 +63,15 @@ export async function run(file: string, args: readonly string[], options: Option
 	} as Options) as Promise<Result>;
 }
 
+/** What queryTool and queryToolAsync run a tool with: no shell, the scrubbed environment, text output. */
+const queryOptions = () => ({env: scrubbedEnv(), encoding: 'utf8' as const, shell: false});
+
 /** A quick query of a system tool (`kmod --version`): synchronous, no shell, scrubbed environment, absolute path.
  * Kept separate from run() so that commands which only ask a version do not load execa. */
 export function queryTool(file: string, args: readonly string[]): {ok: boolean; output: string} {
 	if (!file.startsWith('/')) throw new KmodpressError('E_INTERNAL', `queryTool() needs an absolute path, got ${file}`);
 	try {
-		const out = execFileSync(file, args, {env: scrubbedEnv(), stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 10_000});
+		const out = execFileSync(file, args, {...queryOptions(), stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000});
 		return {ok: true, output: out};
 	} catch (e) {
 		const err = e as {stdout?: string; stderr?: string; message: string};
@@ -82,7 +85,7 @@ export function queryTool(file: string, args: readonly string[]): {ok: boolean; 
 export function queryToolAsync(file: string, args: readonly string[], opts: {timeoutMs?: number} = {}): Promise<{exitCode: number | null; stdout: string; stderr: string}> {
 	if (!file.startsWith('/')) return Promise.reject(new KmodpressError('E_INTERNAL', `queryToolAsync() needs an absolute path, got ${file}`));
 	return new Promise((resolve) => {
-		execFile(file, args, {env: scrubbedEnv(), encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000, maxBuffer: 256 << 20, shell: false}, (err, stdout, stderr) => {
+		execFile(file, args, {...queryOptions(), timeout: opts.timeoutMs ?? 60_000, maxBuffer: 256 << 20}, (err, stdout, stderr) => {
 			const code = err ? (typeof (err as {code?: unknown}).code === 'number' ? (err as {code: number}).code : null) : 0;
 			resolve({exitCode: code, stdout: String(stdout ?? ''), stderr: String(stderr ?? (err ? err.message : ''))});
 		});

@@ -12,7 +12,7 @@ import {type KmodInfo, KMOD_FEATURE, kmodReads} from './kernel/kmod.js';
 import {fallbackCommands, type ModinstInfo, parseCompressCommand, parseModinst} from './kernel/modinst.js';
 import type {Algorithm, CompressionParams, KernelDecompressor, Sourced} from './types.js';
 import {ALGORITHMS, SUFFIX} from './types.js';
-import type {KernelFiles, KernelTarget} from './kernel/discover.js';
+import {type KernelFiles, type KernelTarget, versionAtLeast} from './kernel/discover.js';
 
 export type CompressMode = 'auto' | 'none' | 'force';
 
@@ -65,8 +65,7 @@ const BCJ_OPTIONS: Record<string, string> = {
 	X86: 'x86', POWERPC: 'powerpc', IA64: 'ia64', ARM: 'arm', ARMTHUMB: 'armthumb', ARM64: 'arm64', SPARC: 'sparc', RISCV: 'riscv',
 };
 
-const atLeast = (v: [number, number, number] | undefined, a: number, b: number): boolean =>
-	v === undefined ? true : v[0] > a || (v[0] === a && v[1] >= b);
+const atLeast = (v: [number, number, number] | undefined, a: number, b: number): boolean => v === undefined || versionAtLeast(v, a, b);
 
 /** Convenience: evaluate the kbuild files and decide. */
 export function policyFromFiles(target: KernelTarget, files: KernelFiles, kmod: KmodInfo, overrides?: PolicyOverrides, opts: {noRefusal?: boolean} = {}): Policy {

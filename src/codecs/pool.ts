@@ -7,6 +7,7 @@ import type {KernelDecode} from '../decoders/index.js';
 import type {Algorithm, CompressionParams, KernelDecompressor} from '../types.js';
 import type {Loaded, LoadOptions} from '../verify/load.js';
 import type {CheckedEncode} from './checked.js';
+import {movable} from './transfer.js';
 
 export interface CodecPool {
 	compress(data: Uint8Array, params: CompressionParams): Promise<Buffer>;
@@ -36,8 +37,6 @@ function newWorker(): Worker {
 	return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`, {eval: true});
 }
 
-/** The buffer's memory, to move to a worker instead of copying, when the buffer is all of it (and not shared). */
-const owned = (b: Uint8Array): ArrayBuffer[] => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer) ? [b.buffer as ArrayBuffer] : []);
 const asBuffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 /** `eager`: start every worker now (they take a few hundred ms to load their code), not on the first request. */
@@ -91,10 +90,10 @@ export function createCodecPool(opts: {threads?: number; eager?: boolean} = {}):
 		kernelDecode: (data, decompressor, o) => submit<KernelDecode>({op: 'kernelDecode', data, decompressor, maxOutput: o.maxOutput}).then((k) => ({
 			...k, ...(k.data ? {data: Buffer.from(k.data.buffer, k.data.byteOffset, k.data.byteLength)} : {}), ...(k.partial ? {partial: Buffer.from(k.partial.buffer, k.partial.byteOffset, k.partial.byteLength)} : {}),
 		})),
-		compressChecked: (image, params, decompressor, o) => submit<CheckedEncode & {image: Uint8Array; data: Uint8Array}>({op: 'compressChecked', data: image, params, decompressor, maxOutput: o.maxOutput}, owned(image)).then((r) => ({
+		compressChecked: (image, params, decompressor, o) => submit<CheckedEncode & {image: Uint8Array; data: Uint8Array}>({op: 'compressChecked', data: image, params, decompressor, maxOutput: o.maxOutput}, movable(image)).then((r) => ({
 			...r, data: asBuffer(r.data), image: asBuffer(r.image),
 		})),
-		verifyLoad: (data, path, o) => submit<Loaded>({op: 'verifyLoad', data, path, opts: o}, owned(data)),
+		verifyLoad: (data, path, o) => submit<Loaded>({op: 'verifyLoad', data, path, opts: o}, movable(data)),
 		async close() {
 			closed = true;
 			await Promise.all(workers.map((s) => s.w.terminate()));

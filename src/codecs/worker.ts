@@ -7,6 +7,7 @@ import {decodeAsKernel} from '../decoders/index.js';
 import {loadImage, type LoadOptions} from '../verify/load.js';
 import {encodeChecked} from './checked.js';
 import {codecFor} from './index.js';
+import {movable} from './transfer.js';
 
 type Request =
 	| {id: number; op: 'compress'; data: Uint8Array; params: CompressionParams}
@@ -21,15 +22,13 @@ parentPort!.on('message', async (req: Request) => {
 	try {
 		if (req.op === 'kernelDecode') {
 			const value = await decodeAsKernel(req.data, req.decompressor, {maxOutput: req.maxOutput});
-			const transfer = [value.data, value.partial].filter((b): b is Buffer => b !== undefined && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength).map((b) => b.buffer as ArrayBuffer);
-			parentPort!.postMessage({id: req.id, ok: true, value}, transfer);
+			parentPort!.postMessage({id: req.id, ok: true, value}, movable(value.data, value.partial));
 			return;
 		}
 		if (req.op === 'compressChecked') {
 			const r = await encodeChecked(req.data, req.params, req.decompressor, req.maxOutput);
 			// both buffers go back without a copy (the image came here the same way)
-			const transfer = [r.data, req.data].filter((b) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength).map((b) => b.buffer as ArrayBuffer);
-			parentPort!.postMessage({id: req.id, ok: true, value: {...r, image: req.data}}, transfer);
+			parentPort!.postMessage({id: req.id, ok: true, value: {...r, image: req.data}}, movable(r.data, req.data));
 			return;
 		}
 		if (req.op === 'verifyLoad') {

@@ -174,11 +174,7 @@ function safeLstat(p: string): ReturnType<typeof lstatSync> | undefined {
 }
 
 function safeIsDir(p: string): boolean {
-	try {
-		return lstatSync(p).isDirectory();
-	} catch {
-		return false;
-	}
+	return safeLstat(p)?.isDirectory() ?? false;
 }
 
 /** Read a module without following a symlink, and check the file opened is the one that was listed. */

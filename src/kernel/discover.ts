@@ -69,6 +69,11 @@ export function parseReleaseVersion(release: string): [number, number, number] |
 	return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
 }
 
+/** Whether kernel version `v` is `a.b` or later. */
+export function versionAtLeast(v: readonly [number, number, number], a: number, b: number): boolean {
+	return v[0] > a || (v[0] === a && v[1] >= b);
+}
+
 /** Resolve `path` (absolute, inside root) following symlinks the way a chroot would. Returns the host path. */
 export function resolveInRoot(root: string, path: string): string {
 	if (root === '/') return path;

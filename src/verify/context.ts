@@ -5,7 +5,7 @@ import {existsSync, readdirSync, readFileSync, readlinkSync, statSync} from 'nod
 import {join} from 'node:path';
 import {ElfFile} from '../elf/reader.js';
 import type {KernelConfig} from '../kernel/config.js';
-import type {KernelTarget} from '../kernel/discover.js';
+import {type KernelTarget, versionAtLeast} from '../kernel/discover.js';
 import {targetMachine, targetVermagic} from '../module-image.js';
 import type {Policy} from '../policy.js';
 import {type Btf, BtfError, parseBtf, structSize} from './btf.js';
@@ -214,7 +214,8 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 		machine: targetMachine(config),
 		vermagic: targetVermagic(release, config, build),
 		modversions: on('MODVERSIONS'),
-		extendedModversions: atLeast(target.version?.value ?? releaseVersion(release), [6, 14]),
+		// discover.ts has the version from the release, else the source tree's Makefile; unknown: the old rules
+		extendedModversions: target.version !== undefined && versionAtLeast(target.version.value, 6, 14),
 		forceLoad: on('MODULE_FORCE_LOAD'),
 		allowBtfMismatch: on('MODULE_ALLOW_BTF_MISMATCH'),
 		btfModules: on('DEBUG_INFO_BTF_MODULES'),
@@ -296,17 +297,4 @@ async function readImageCertificates(imagePath: string, maxOutput: number): Prom
 		}
 	}
 	return out;
-}
-
-function releaseVersion(release: string): [number, number, number] | undefined {
-	const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release);
-	return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
-}
-
-function atLeast(v: readonly number[] | undefined, want: readonly number[]): boolean {
-	if (!v) return false;
-	for (let i = 0; i < want.length; i++) {
-		if ((v[i] ?? 0) !== want[i]!) return (v[i] ?? 0) > want[i]!;
-	}
-	return true;
 }
