@@ -5,6 +5,7 @@ import type {Algorithm, KernelDecompressor} from '../types.js';
 import {decodeGzipAsKernel} from './gzip-kernel.js';
 import {decodeXzAsKernel} from './xz-kernel.js';
 import {decodeZstdAsKernel} from './zstd-kernel.js';
+import type {Scratch} from './scratch.js';
 
 export interface KernelDecode {
 	/** the kernel decompresses it completely */
@@ -28,10 +29,11 @@ export interface KernelDecode {
 export const DEFAULT_MAX_OUTPUT = 1 << 30;
 
 /** Decode `bytes` the way the kernel with `decompressor` would. The caller checks the algorithm matches first. */
-export async function decodeAsKernel(bytes: Uint8Array, decompressor: KernelDecompressor, opts: {maxOutput?: number; algorithm?: Algorithm} = {}): Promise<KernelDecode> {
+/** `into`: assemble the output in this reusable buffer (xz); `data` is then a view, valid until its next use. */
+export async function decodeAsKernel(bytes: Uint8Array, decompressor: KernelDecompressor, opts: {maxOutput?: number; algorithm?: Algorithm; into?: Scratch} = {}): Promise<KernelDecode> {
 	const maxOutput = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
 	const alg = opts.algorithm ?? decompressor.algorithm;
-	if (alg === 'xz') return decodeXzAsKernel(bytes, decompressor.xzBcj, maxOutput);
+	if (alg === 'xz') return decodeXzAsKernel(bytes, decompressor.xzBcj, maxOutput, opts.into);
 	if (alg === 'zstd') return decodeZstdAsKernel(bytes, maxOutput);
 	if (alg === 'gzip') return decodeGzipAsKernel(bytes, maxOutput);
 	return {ok: false, algorithm: 'xz', message: 'this kernel does not decompress modules itself', reason: 'no CONFIG_MODULE_DECOMPRESS', notes: []};

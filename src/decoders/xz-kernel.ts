@@ -13,6 +13,7 @@
 import lzma from 'lzma-native';
 import {crc32} from 'node:zlib';
 import type {KernelDecode} from './index.js';
+import type {Scratch} from './scratch.js';
 
 export const XZ_STATUS = {OK: 0, STREAM_END: 1, UNSUPPORTED_CHECK: 2, MEM_ERROR: 3, MEMLIMIT_ERROR: 4, FORMAT_ERROR: 5, OPTIONS_ERROR: 6, DATA_ERROR: 7, BUF_ERROR: 8} as const;
 
@@ -130,10 +131,11 @@ function blockHeaderStatus(b: Uint8Array, off: number, bcj: ReadonlySet<string>)
 	return {status: XZ_STATUS.OK, why: ''};
 }
 
-/** liblzma, synchronously, fed 64 KiB at a time. Past `maxOutput` the output is dropped as it comes (memory stays at
+/** liblzma, synchronously, fed 8 KiB at a time. Past `maxOutput` the output is dropped as it comes (memory stays at
  * the bound plus one output buffer, whatever the file inflates to) and feeding stops. `concatenated` decodes every
- * stream as kmod's userspace path does; without it only the first, as the kernel does. */
-export function liblzmaDecode(b: Uint8Array, maxOutput: number, concatenated = false): {data?: Buffer; status: number; bomb?: boolean; why: string} {
+ * stream as kmod's userspace path does; without it only the first, as the kernel does. With `into`, the output is
+ * assembled in that reusable buffer and `data` is a view of it, valid until the next decode into it. */
+export function liblzmaDecode(b: Uint8Array, maxOutput: number, concatenated = false, into?: Scratch): {data?: Buffer; status: number; bomb?: boolean; why: string} {
 	const LzmaStream = (lzma as unknown as {Stream: new () => NativeStream}).Stream;
 	const s = new LzmaStream();
 	s.streamDecoder_(null, concatenated ? LZMA_CONCATENATED : 0);
@@ -144,13 +146,17 @@ export function liblzmaDecode(b: Uint8Array, maxOutput: number, concatenated = f
 	let ended = false;
 	s.bufferHandler = (buf: Buffer | null | undefined, _pc: unknown, e: {name?: string} | null | undefined) => {
 		if (buf) {
+			if (total + buf.length <= maxOutput) {
+				if (into) into.append(total, buf);
+				else out.push(buf);
+			}
 			total += buf.length;
-			if (total <= maxOutput) out.push(buf);
 		} else if (buf === null) {
 			if (e) err = e;
 			else ended = true;
 		}
 	};
+	const collected = (): Buffer => (into ? into.view(total) : Buffer.concat(out, total));
 	// One code() call decodes its whole slice before JS sees any output: 8 KiB slices bound that to ~56 MiB even for a
 	// bomb of zeros (LZMA2 inflates those ~7000-fold), and cost nothing on real modules (measured: as fast as 1 MiB).
 	const SLICE = 8 << 10;
@@ -160,16 +166,15 @@ export function liblzmaDecode(b: Uint8Array, maxOutput: number, concatenated = f
 	}
 	if (!ended && !err) s.code(null, false);
 	if (total > maxOutput) return {status: XZ_STATUS.OK, bomb: true, why: `inflates past ${maxOutput} bytes`};
-	if (ended) return {data: Buffer.concat(out, total), status: XZ_STATUS.STREAM_END, why: ''};
+	if (ended) return {data: collected(), status: XZ_STATUS.STREAM_END, why: ''};
 	const name = err?.name ?? '';
 	// liblzma's BUF_ERROR (input ended) is the kernel's loop ending on XZ_OK with a short page: "status 0".
-	if (name === 'LZMA_BUF_ERROR') return {data: Buffer.concat(out, total), status: XZ_STATUS.OK, why: 'the data ends before the stream does (truncated)'};
+	if (name === 'LZMA_BUF_ERROR') return {data: collected(), status: XZ_STATUS.OK, why: 'the data ends before the stream does (truncated)'};
 	if (name === 'LZMA_FORMAT_ERROR') return {status: XZ_STATUS.FORMAT_ERROR, why: 'not an xz stream'};
 	if (name === 'LZMA_OPTIONS_ERROR') return {status: XZ_STATUS.OPTIONS_ERROR, why: 'unsupported options'};
 	return {status: XZ_STATUS.DATA_ERROR, why: `corrupt data (${name || 'liblzma error'})`};
 }
 const LZMA_CONCATENATED = 0x08;
-const decodeFirstStream = (b: Uint8Array, maxOutput: number) => liblzmaDecode(b, maxOutput, false);
 
 interface NativeStream {
 	streamDecoder_(memlimit: number | null, flags: number): void;
@@ -178,7 +183,7 @@ interface NativeStream {
 	bufferHandler: (buf: Buffer | null | undefined, processed: unknown, err: {name?: string} | null | undefined) => void;
 }
 
-export function decodeXzAsKernel(b: Uint8Array, bcj: ReadonlySet<string>, maxOutput: number): KernelDecode {
+export function decodeXzAsKernel(b: Uint8Array, bcj: ReadonlySet<string>, maxOutput: number, into?: Scratch): KernelDecode {
 	const notes: string[] = [];
 	const fail = (status: number, why: string): KernelDecode => ({
 		ok: false, algorithm: 'xz', status, message: `decompression failed with status ${status}`, reason: why, notes,
@@ -211,7 +216,8 @@ export function decodeXzAsKernel(b: Uint8Array, bcj: ReadonlySet<string>, maxOut
 		if (h.status !== XZ_STATUS.OK) return fail(h.status, h.why);
 		notes.push('the end of the file is not a valid xz index/footer (truncated, or bytes appended after the stream)');
 	}
-	const r = decodeFirstStream(b, maxOutput);
+	into?.reserve(streams?.[0]?.uncompressed ?? 0);
+	const r = liblzmaDecode(b, maxOutput, false, into);
 	if (r.bomb) return {ok: false, algorithm: 'xz', message: 'inflates too far', reason: `${r.why} (a decompression bomb?)`, notes, bomb: true};
 	if (r.status !== XZ_STATUS.STREAM_END) return {...fail(r.status, r.why), ...(r.data ? {partial: r.data} : {})};
 	return {ok: true, algorithm: 'xz', message: 'decompressed by the kernel', reason: '', data: r.data!, notes};

@@ -16,7 +16,6 @@ export const SHT_NOBITS = 8;
 export interface Section {
 	name: string;
 	type: number;
-	flags: bigint;
 	offset: number;
 	size: number;
 	link: number;
@@ -58,20 +57,20 @@ export class ElfFile {
 		if (shnum === 0) throw new KmodpressError('E_ELF_BAD', `${file}: no section headers`, {file, fix: 'rebuild the module'});
 		if (shentsize !== want) throw new KmodpressError('E_ELF_BAD', `${file}: section header size ${shentsize}, expected ${want}`, {file, fix: 'rebuild the module'});
 		this.range(shoff, shnum * shentsize, 'the section header table');
-		const raw: Omit<Section, 'name'>[] & {nameOff?: number}[] = [];
-		const nameOffs: number[] = [];
-		for (let i = 0; i < shnum; i++) {
+		const header = (i: number): Section => {
 			const o = shoff + i * shentsize;
-			nameOffs.push(this.u32(o));
-			const s = this.is64
-				? {type: this.u32(o + 4), flags: this.bytes.readBigUInt64LE(o + 8), offset: this.u64(o + 0x18), size: this.u64(o + 0x20), link: this.u32(o + 0x28), info: this.u32(o + 0x2c), entsize: this.u64(o + 0x38), index: i}
-				: {type: this.u32(o + 4), flags: BigInt(this.u32(o + 8)), offset: this.u32(o + 0x10), size: this.u32(o + 0x14), link: this.u32(o + 0x18), info: this.u32(o + 0x1c), entsize: this.u32(o + 0x24), index: i};
+			const s: Section = this.is64
+				? {name: '', type: this.u32(o + 4), offset: this.u64(o + 0x18), size: this.u64(o + 0x20), link: this.u32(o + 0x28), info: this.u32(o + 0x2c), entsize: this.u64(o + 0x38), index: i}
+				: {name: '', type: this.u32(o + 4), offset: this.u32(o + 0x10), size: this.u32(o + 0x14), link: this.u32(o + 0x18), info: this.u32(o + 0x1c), entsize: this.u32(o + 0x24), index: i};
 			if (s.type !== SHT_NOBITS && s.type !== 0) this.range(s.offset, s.size, `section ${i}`);
-			raw.push(s);
-		}
+			return s;
+		};
+		const sections: Section[] = [];
+		for (let i = 0; i < shnum; i++) sections.push(header(i));
 		if (shstrndx >= shnum) throw new KmodpressError('E_ELF_BAD', `${file}: section name table index ${shstrndx} out of range`, {file, fix: 'rebuild the module'});
-		const strtab = raw[shstrndx]!;
-		this.sections = raw.map((s, i) => ({...s, name: this.cstr(strtab.offset, strtab.size, nameOffs[i]!, 'a section name')}));
+		const strtab = sections[shstrndx]!;
+		for (let i = 0; i < shnum; i++) sections[i]!.name = this.cstr(strtab.offset, strtab.size, this.u32(shoff + i * shentsize), 'a section name');
+		this.sections = sections;
 	}
 
 	/** elf_range_valid(): offset + size inside the file, no overflow. */
@@ -93,10 +92,13 @@ export class ElfFile {
 		return this.littleEndian ? this.bytes.readUInt32LE(o) : this.bytes.readUInt32BE(o);
 	}
 
+	/** A 64-bit field as a number; past 2^53 it is MAX_SAFE_INTEGER, which every range check then refuses. */
 	u64(o: number): number {
 		this.range(o, 8, 'a field');
-		const v = this.littleEndian ? this.bytes.readBigUInt64LE(o) : this.bytes.readBigUInt64BE(o);
-		return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+		const lo = this.littleEndian ? this.bytes.readUInt32LE(o) : this.bytes.readUInt32BE(o + 4);
+		const hi = this.littleEndian ? this.bytes.readUInt32LE(o + 4) : this.bytes.readUInt32BE(o);
+		if (hi === 0) return lo;
+		return hi >= 0x200000 ? Number.MAX_SAFE_INTEGER : hi * 0x100000000 + lo;
 	}
 
 	/** A NUL-terminated string at `off` inside the table [tableOff, tableOff+tableSize). */

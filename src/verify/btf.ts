@@ -5,39 +5,30 @@
 //
 //   header: u16 magic 0xEB9F, u8 version 1, u8 flags 0, u32 hdr_len, u32 type_off, u32 type_len, u32 str_off, u32 str_len
 //   type:   u32 name_off, u32 info (vlen 0-15, kind 24-28, kind_flag 31), u32 size|type, then per-kind data
+//
+// A parsed BTF is its bytes plus one offset per type, nothing per type on the JS heap: vmlinux has ~130k types, and a
+// worker keeps them for every module it checks (objects there made each garbage collection walk them all).
 
 export const BTF_KIND = {UNKN: 0, INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, TYPEDEF: 8, VOLATILE: 9, CONST: 10, RESTRICT: 11, FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, FLOAT: 16, DECL_TAG: 17, TYPE_TAG: 18, ENUM64: 19} as const;
 const K = BTF_KIND;
 const MAX_KIND = 19;
 
-export interface BtfType {
-	kind: number;
-	nameOff: number;
-	vlen: number;
-	kindFlag: boolean;
-	/** size for INT/STRUCT/UNION/ENUM/DATASEC/FLOAT/ENUM64, type for the others */
-	sizeOrType: number;
-	/** offset of the per-kind data in `data` */
-	extra: number;
-	/** the blob this type lives in (the base's or the split BTF's) */
-	data: DataView;
-}
-
 export interface Btf {
 	bytes: Uint8Array;
-	types: BtfType[];
-	/** type ID of types[0] (1 for vmlinux, base count for split BTF) */
+	view: DataView;
+	/** byte offset in `bytes` of each type's record, for type IDs startId … startId + count - 1 */
+	offsets: Uint32Array;
+	count: number;
+	/** type ID of the first type (1 for vmlinux, the base's count for split BTF) */
 	startId: number;
 	strOff: number;
 	strLen: number;
 	/** string offset of this BTF's first string (base str_len for split BTF) */
 	startStrOff: number;
-	base?: Btf;
+	base: Btf | undefined;
 }
 
 export class BtfError extends Error {}
-
-const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
 function extraSize(kind: number, vlen: number): number {
 	switch (kind) {
@@ -52,7 +43,7 @@ function extraSize(kind: number, vlen: number): number {
 /** btf_parse_hdr + btf_parse_str_sec + the type section walk. Throws BtfError with the kernel's words. */
 export function parseBtf(bytes: Uint8Array, base?: Btf): Btf {
 	if (bytes.length < 24) throw new BtfError('btf_data_size less than btf_header');
-	const v = dv(bytes);
+	const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 	if (v.getUint16(0, true) !== 0xeb9f) throw new BtfError('Invalid magic (big-endian BTF is not a module for this machine)');
 	if (bytes[2] !== 1) throw new BtfError('Unsupported version');
 	if (bytes[3] !== 0) throw new BtfError('Unsupported flags');
@@ -69,31 +60,37 @@ export function parseBtf(bytes: Uint8Array, base?: Btf): Btf {
 		if (strLen === 0 || bytes[hdrLen + strOff + strLen - 1] !== 0) throw new BtfError('Invalid string section');
 		if (!base && bytes[hdrLen + strOff] !== 0) throw new BtfError('Invalid string section');
 	}
-	const types: BtfType[] = [];
-	const data = dv(bytes);
+	// every record is at least 12 bytes
+	const offsets = new Uint32Array(Math.floor(typeLen / 12));
+	let count = 0;
 	let p = hdrLen + typeOff;
 	const end = hdrLen + typeOff + typeLen;
 	while (p < end) {
 		if (p + 12 > end) throw new BtfError('Type section truncated');
 		const info = v.getUint32(p + 4, true);
 		const kind = (info >>> 24) & 0x1f;
-		const vlen = info & 0xffff;
 		if (kind === 0 || kind > MAX_KIND) throw new BtfError(`Invalid kind ${kind}`);
-		const t: BtfType = {kind, nameOff: v.getUint32(p, true), vlen, kindFlag: (info >>> 31) === 1, sizeOrType: v.getUint32(p + 8, true), extra: p + 12, data};
-		p += 12 + extraSize(kind, vlen);
+		offsets[count++] = p;
+		p += 12 + extraSize(kind, info & 0xffff);
 		if (p > end) throw new BtfError('Type section truncated');
-		types.push(t);
 	}
-	const startId = base ? base.startId + base.types.length : 1;
-	const btf: Btf = {bytes, types, startId, strOff: hdrLen + strOff, strLen, startStrOff: base ? base.startStrOff + base.strLen : 0, ...(base ? {base} : {})};
-	return btf;
+	const startId = base ? base.startId + base.count : 1;
+	return {bytes, view: v, offsets: offsets.subarray(0, count), count, startId, strOff: hdrLen + strOff, strLen, startStrOff: base ? base.startStrOff + base.strLen : 0, base};
 }
 
-export const btfTypeCount = (b: Btf): number => b.startId + b.types.length;
+export const btfTypeCount = (b: Btf): number => b.startId + b.count;
 
-export function btfTypeById(b: Btf, id: number): BtfType | undefined {
-	if (id >= b.startId) return b.types[id - b.startId];
-	return b.base ? btfTypeById(b.base, id) : undefined;
+/** The BTF (this one or a base) that holds type `id`; undefined for 0 (void) and IDs past the end. */
+function owner(b: Btf, id: number): Btf | undefined {
+	let o: Btf | undefined = b;
+	while (o && id < o.startId) o = o.base;
+	return o && id - o.startId < o.count ? o : undefined;
+}
+
+/** The kind of type `id`, 0 when there is no such type. */
+function kindOf(b: Btf, id: number): number {
+	const o = owner(b, id);
+	return o ? (o.view.getUint32(o.offsets[id - o.startId]! + 4, true) >>> 24) & 0x1f : 0;
 }
 
 function nameAt(b: Btf, off: number): string | undefined {
@@ -131,97 +128,101 @@ const nameOffsetValid = (b: Btf, off: number): boolean =>
 /** btf_type_id_size(): the byte size of a type, following typedefs and modifiers; undefined when it has none. */
 function typeSize(b: Btf, id: number, depth = 0): number | undefined {
 	if (depth > 32) return undefined;
-	const t = btfTypeById(b, id);
-	if (!t) return undefined;
-	switch (t.kind) {
-		case K.INT: case K.STRUCT: case K.UNION: case K.ENUM: case K.ENUM64: case K.FLOAT: case K.DATASEC: return t.sizeOrType;
+	const o = owner(b, id);
+	if (!o) return undefined;
+	const at = o.offsets[id - o.startId]!;
+	const v = o.view;
+	const sizeOrType = v.getUint32(at + 8, true);
+	switch ((v.getUint32(at + 4, true) >>> 24) & 0x1f) {
+		case K.INT: case K.STRUCT: case K.UNION: case K.ENUM: case K.ENUM64: case K.FLOAT: case K.DATASEC: return sizeOrType;
 		case K.PTR: return 8;
-		case K.TYPEDEF: case K.VOLATILE: case K.CONST: case K.RESTRICT: case K.TYPE_TAG: return typeSize(b, t.sizeOrType, depth + 1);
+		case K.TYPEDEF: case K.VOLATILE: case K.CONST: case K.RESTRICT: case K.TYPE_TAG: return typeSize(b, sizeOrType, depth + 1);
 		case K.ARRAY: {
-			const elem = typeSize(b, t.data.getUint32(t.extra, true), depth + 1);
-			return elem === undefined ? undefined : elem * t.data.getUint32(t.extra + 8, true);
+			const elem = typeSize(b, v.getUint32(at + 12, true), depth + 1);
+			return elem === undefined ? undefined : elem * v.getUint32(at + 20, true);
 		}
 		default: return undefined;
 	}
 }
 
+const where = (b: Btf, i: number): string => `[${b.startId + i}]`;
+
 /** btf_check_all_metas + btf_check_all_types on the types of `b` (not its base). Returns the first error, like the
  * kernel, or undefined when the BTF is valid. */
 export function checkBtf(b: Btf): string | undefined {
-	const v = dv(b.bytes);
+	const v = b.view;
 	const total = btfTypeCount(b);
-	const nameOk = (off: number) => off === 0 || nameOffsetValid(b, off);
-	const refOk = (id: number) => id < total;
-	for (let i = 0; i < b.types.length; i++) {
-		const t = b.types[i]!;
-		const id = b.startId + i;
-		const where = `[${id}]`;
-		if (!nameOk(t.nameOff)) return `${where} Invalid name_offset ${t.nameOff}`;
-		switch (t.kind) {
+	for (let i = 0; i < b.count; i++) {
+		const at = b.offsets[i]!;
+		const nameOff = v.getUint32(at, true);
+		const info = v.getUint32(at + 4, true);
+		const kind = (info >>> 24) & 0x1f;
+		const vlen = info & 0xffff;
+		const sizeOrType = v.getUint32(at + 8, true);
+		const extra = at + 12;
+		if (nameOff !== 0 && !nameOffsetValid(b, nameOff)) return `${where(b, i)} Invalid name_offset ${nameOff}`;
+		switch (kind) {
 			case K.STRUCT: case K.UNION: {
-				if (t.nameOff && !identAt(b, t.nameOff)) return `${where} Invalid name`;
-				for (let m = 0; m < t.vlen; m++) {
-					const o = t.extra + m * 12;
+				if (nameOff && !identAt(b, nameOff)) return `${where(b, i)} Invalid name`;
+				const kindFlag = info >>> 31 === 1;
+				for (let m = 0; m < vlen; m++) {
+					const o = extra + m * 12;
 					const mName = v.getUint32(o, true), mType = v.getUint32(o + 4, true), mOff = v.getUint32(o + 8, true);
-					if (mName && !identAt(b, mName)) return `${where} Invalid member name`;
-					if (!refOk(mType) || mType === 0) return `${where} Invalid member type_id ${mType}`;
-					const mt = btfTypeById(b, mType)!;
-					if (mt.kind === K.FUNC || mt.kind === K.DATASEC || mt.kind === K.VAR || mt.kind === K.DECL_TAG) return `${where} Invalid member`;
-					const bitfield = t.kindFlag ? mOff >>> 24 : 0;
-					const bitOff = t.kindFlag ? mOff & 0xffffff : mOff;
-					if (bitfield === 0 && mt.kind !== K.INT && mt.kind !== K.ENUM && mt.kind !== K.ENUM64) {
-						if (bitOff % 8) return `${where} Member is not byte aligned`;
+					if (mName && !identAt(b, mName)) return `${where(b, i)} Invalid member name`;
+					if (mType >= total || mType === 0) return `${where(b, i)} Invalid member type_id ${mType}`;
+					const mk = kindOf(b, mType);
+					if (mk === K.FUNC || mk === K.DATASEC || mk === K.VAR || mk === K.DECL_TAG) return `${where(b, i)} Invalid member`;
+					const bitfield = kindFlag ? mOff >>> 24 : 0;
+					const bitOff = kindFlag ? mOff & 0xffffff : mOff;
+					if (bitfield === 0 && mk !== K.INT && mk !== K.ENUM && mk !== K.ENUM64) {
+						if (bitOff % 8) return `${where(b, i)} Member is not byte aligned`;
 						const size = typeSize(b, mType);
-						if (size !== undefined && bitOff / 8 + size > t.sizeOrType) return `${where} Member exceeds struct_size`;
+						if (size !== undefined && bitOff / 8 + size > sizeOrType) return `${where(b, i)} Member exceeds struct_size`;
 					}
 				}
 				break;
 			}
 			case K.ENUM: case K.ENUM64:
-				if (t.nameOff && !identAt(b, t.nameOff)) return `${where} Invalid name`;
-				for (let m = 0; m < t.vlen; m++) {
-					const n = v.getUint32(t.extra + m * (t.kind === K.ENUM ? 8 : 12), true);
-					if (!n || !identAt(b, n)) return `${where} Invalid name`;
+				if (nameOff && !identAt(b, nameOff)) return `${where(b, i)} Invalid name`;
+				for (let m = 0; m < vlen; m++) {
+					const n = v.getUint32(extra + m * (kind === K.ENUM ? 8 : 12), true);
+					if (!n || !identAt(b, n)) return `${where(b, i)} Invalid name`;
 				}
 				break;
 			case K.FWD: case K.TYPEDEF: case K.FUNC:
-				if (!t.nameOff || !identAt(b, t.nameOff)) return `${where} Invalid name`;
-				if (t.kind === K.TYPEDEF && !refOk(t.sizeOrType)) return `${where} Invalid type_id`;
-				if (t.kind === K.FUNC) {
-					const proto = btfTypeById(b, t.sizeOrType);
-					if (!proto || proto.kind !== K.FUNC_PROTO) return `${where} Invalid type_id`;
-				}
+				if (!nameOff || !identAt(b, nameOff)) return `${where(b, i)} Invalid name`;
+				if (kind === K.TYPEDEF && sizeOrType >= total) return `${where(b, i)} Invalid type_id`;
+				if (kind === K.FUNC && kindOf(b, sizeOrType) !== K.FUNC_PROTO) return `${where(b, i)} Invalid type_id`;
 				break;
 			case K.PTR: case K.VOLATILE: case K.CONST: case K.RESTRICT: case K.TYPE_TAG:
-				if (!refOk(t.sizeOrType)) return `${where} Invalid type_id`;
+				if (sizeOrType >= total) return `${where(b, i)} Invalid type_id`;
 				break;
 			case K.ARRAY: {
-				const elem = v.getUint32(t.extra, true), index = v.getUint32(t.extra + 4, true);
-				if (!refOk(elem) || !refOk(index)) return `${where} Invalid elem`;
-				const idx = btfTypeById(b, index);
-				if (index !== 0 && idx && idx.kind !== K.INT && idx.kind !== K.TYPEDEF) return `${where} Invalid index`;
+				const elem = v.getUint32(extra, true), index = v.getUint32(extra + 4, true);
+				if (elem >= total || index >= total) return `${where(b, i)} Invalid elem`;
+				const ik = kindOf(b, index);
+				if (index !== 0 && ik !== 0 && ik !== K.INT && ik !== K.TYPEDEF) return `${where(b, i)} Invalid index`;
 				break;
 			}
 			case K.FUNC_PROTO:
-				if (t.nameOff) return `${where} Invalid name`;
-				if (!refOk(t.sizeOrType)) return `${where} Invalid return type`;
-				for (let m = 0; m < t.vlen; m++) {
-					const o = t.extra + m * 8;
+				if (nameOff) return `${where(b, i)} Invalid name`;
+				if (sizeOrType >= total) return `${where(b, i)} Invalid return type`;
+				for (let m = 0; m < vlen; m++) {
+					const o = extra + m * 8;
 					const pName = v.getUint32(o, true), pType = v.getUint32(o + 4, true);
-					if (pName && !nameOk(pName)) return `${where} Invalid arg name`;
-					if (!refOk(pType)) return `${where} Invalid arg type_id`;
-					const pt = pType ? btfTypeById(b, pType) : undefined;
-					if (pt && (pt.kind === K.FUNC || pt.kind === K.DATASEC)) return `${where} Invalid arg type`;
+					if (pName !== 0 && !nameOffsetValid(b, pName)) return `${where(b, i)} Invalid arg name`;
+					if (pType >= total) return `${where(b, i)} Invalid arg type_id`;
+					const pk = pType ? kindOf(b, pType) : 0;
+					if (pk === K.FUNC || pk === K.DATASEC) return `${where(b, i)} Invalid arg type`;
 				}
 				break;
 			case K.VAR: case K.DECL_TAG:
-				if (!refOk(t.sizeOrType)) return `${where} Invalid type_id`;
+				if (sizeOrType >= total) return `${where(b, i)} Invalid type_id`;
 				break;
 			case K.DATASEC:
-				for (let m = 0; m < t.vlen; m++) {
-					const vt = v.getUint32(t.extra + m * 12, true);
-					const var_ = btfTypeById(b, vt);
-					if (!var_ || (var_.kind !== K.VAR && var_.kind !== K.FUNC)) return `${where} Invalid type_id`;
+				for (let m = 0; m < vlen; m++) {
+					const vk = kindOf(b, v.getUint32(extra + m * 12, true));
+					if (vk !== K.VAR && vk !== K.FUNC) return `${where(b, i)} Invalid type_id`;
 				}
 				break;
 			default:
@@ -233,8 +234,11 @@ export function checkBtf(b: Btf): string | undefined {
 
 /** The size of `struct module` from vmlinux BTF (what .gnu.linkonce.this_module must measure). */
 export function structSize(b: Btf, name: string): number | undefined {
-	for (const t of b.types) {
-		if (t.kind === K.STRUCT && t.nameOff && nameAt(b, t.nameOff) === name) return t.sizeOrType;
+	const v = b.view;
+	for (let i = 0; i < b.count; i++) {
+		const at = b.offsets[i]!;
+		const nameOff = v.getUint32(at, true);
+		if (nameOff && ((v.getUint32(at + 4, true) >>> 24) & 0x1f) === K.STRUCT && nameAt(b, nameOff) === name) return v.getUint32(at + 8, true);
 	}
 	return undefined;
 }

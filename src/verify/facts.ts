@@ -1,9 +1,12 @@
 // Everything the verifier needs from one module image, read once (pure: bytes in, plain data out, so it can cross a
 // worker boundary): ELF identity, .modinfo, the symbol table's undefined symbols and exports (with CRCs and
 // namespaces), __versions, .gnu.linkonce.this_module's size, the appended signature, the .BTF sections.
-import {ElfFile, SHT_SYMTAB} from '../elf/reader.js';
-import {isKmodpressError} from '../errors.js';
-import {parseModinfoBytes} from '../modinfo.js';
+//
+// This runs for every module of a tree (4230 in Debian's), so it reads bytes, not objects: names are copied into one
+// NUL-joined string per module instead of a string each, only the .modinfo keys the checks read are decoded, and what
+// crosses to the main thread is a few strings and typed arrays (FactsWire), turned into maps there (unpackFacts).
+import {ElfFile, SHT_SYMTAB, type Section} from '../elf/reader.js';
+import {isKmodpressError, KmodpressError} from '../errors.js';
 import {readSignature, type SignatureInfo} from './signature.js';
 
 export interface ModuleExport {
@@ -13,199 +16,311 @@ export interface ModuleExport {
 	namespace: string;
 }
 
-export interface ModuleFacts {
+interface CommonFacts {
 	is64: boolean;
 	machine: number;
 	type: number;
 	symtabCount: number;
 	modinfoCount: number;
+	/** the .modinfo keys the checks read (MODINFO_KEYS), each with its values in order */
 	modinfo: Record<string, string[]>;
 	thisModuleSize: number | undefined;
-	undefinedSymbols: {name: string; weak: boolean}[];
 	exports: ModuleExport[];
-	/** __versions: symbol → CRC (the first entry of a name, as check_version() finds it) */
-	versions: Record<string, number> | undefined;
-	versionsFrom: '__versions' | undefined;
 	/** 6.14+ extended modversions (__version_ext_crcs + __version_ext_names), in section order; only kernels that
 	 * know them read them, and then they decide every CRC */
 	extVersions?: {names: string[]; crcs: Uint32Array};
 	/** why elf_validity_cache_index_versions() would refuse the extended sections (ENOEXEC) */
 	extError?: string;
 	signature: SignatureInfo;
-	/** .BTF bytes (copied) and whether a distilled .BTF.base travels with it */
-	btf: Uint8Array | undefined;
+	/** .BTF.base (distilled base BTF, 6.11+) travels with .BTF */
 	btfBase: boolean;
 	/** has .BTF at all */
 	hasBtf: boolean;
 	/** the split-BTF check's first error (null: valid; undefined: not checked) */
 	btfError?: string | null;
-	/** undefinedSymbols and versions as they cross a worker boundary: a few strings and one typed array instead of
-	 * thousands of small objects (cloning those cost more than parsing the ELF) */
-	packed?: {undefNames: string; undefWeak: string; versionNames: string; versionCrcs: Uint32Array};
 }
 
-export function packFacts(f: ModuleFacts): ModuleFacts {
-	const names = f.versions ? Object.keys(f.versions) : [];
-	const crcs = new Uint32Array(names.length);
-	names.forEach((n, i) => (crcs[i] = f.versions![n]!));
-	return {
-		...f,
-		undefinedSymbols: [],
-		versions: f.versions ? {} : undefined,
-		packed: {
-			undefNames: f.undefinedSymbols.map((u) => u.name).join('\n'),
-			undefWeak: f.undefinedSymbols.map((u) => (u.weak ? '1' : '0')).join(''),
-			versionNames: names.join('\n'),
-			versionCrcs: crcs,
-		},
-	};
+/** What analyzeImage returns and a worker sends back. */
+export interface FactsWire extends CommonFacts {
+	/** undefined symbols in symbol-table order, joined by NUL (no name holds one) */
+	undefinedJoined: string;
+	/** one byte per undefined symbol: 1 when weak */
+	undefinedWeak: Uint8Array;
+	/** __versions in section order: names joined by NUL, CRCs aligned; undefined: no __versions section */
+	versionsJoined: {names: string; crcs: Uint32Array} | undefined;
+	/** the .BTF bytes, for the split-BTF check in the worker (a view into the image; not sent back) */
+	btf?: Uint8Array | undefined;
 }
 
-export function unpackFacts(f: ModuleFacts): ModuleFacts {
-	const p = f.packed;
-	if (!p) return f;
-	const names = p.undefNames === '' ? [] : p.undefNames.split('\n');
-	const undefinedSymbols = names.map((name, i) => ({name, weak: p.undefWeak[i] === '1'}));
-	let versions: Record<string, number> | undefined;
-	if (f.versions) {
-		versions = {};
-		const vn = p.versionNames === '' ? [] : p.versionNames.split('\n');
-		vn.forEach((n, i) => (versions![n] = p.versionCrcs[i]!));
+/** What the checks read. */
+export interface ModuleFacts extends CommonFacts {
+	undefinedNames: string[];
+	/** '1' at i when undefinedNames[i] is weak */
+	undefinedWeak: Uint8Array;
+	/** __versions: symbol → CRC, the first entry of each name (as check_version() finds it); undefined: no section */
+	versions: Map<string, number> | undefined;
+}
+
+export function unpackFacts(w: FactsWire): ModuleFacts {
+	const {undefinedJoined, versionsJoined, btf: _btf, ...rest} = w;
+	const undefinedNames = w.undefinedWeak.length === 0 ? [] : undefinedJoined.split('\0');
+	let versions: Map<string, number> | undefined;
+	if (versionsJoined) {
+		versions = new Map();
+		const crcs = versionsJoined.crcs;
+		if (crcs.length > 0) {
+			const names = versionsJoined.names.split('\0');
+			for (let i = 0; i < crcs.length; i++) if (!versions.has(names[i]!)) versions.set(names[i]!, crcs[i]!);
+		}
 	}
-	const {packed: _packed, ...rest} = f;
-	return {...rest, undefinedSymbols, versions};
+	return {...rest, undefinedNames, versions};
 }
+
+/** NUL-joined latin1 names built in one reused buffer: one string per module instead of one per name. */
+class Joiner {
+	private buf = Buffer.allocUnsafe(1 << 16);
+	private len = 0;
+	count = 0;
+
+	reset(): this {
+		this.len = 0;
+		this.count = 0;
+		return this;
+	}
+
+	add(src: Uint8Array, start: number, end: number): void {
+		const need = this.len + (end - start) + 1;
+		if (need > this.buf.length) {
+			const bigger = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+			this.buf.copy(bigger, 0, 0, this.len);
+			this.buf = bigger;
+		}
+		const buf = this.buf;
+		let at = this.len;
+		if (this.count++ > 0) buf[at++] = 0;
+		for (let i = start; i < end; i++) buf[at++] = src[i]!;
+		this.len = at;
+	}
+
+	toString(): string {
+		return this.buf.toString('latin1', 0, this.len);
+	}
+}
+const undefinedNames = new Joiner();
+const versionNames = new Joiner();
 
 const STB_WEAK = 2;
 const MODINFO_KEYS = new Set(['name', 'license', 'vermagic', 'depends', 'import_ns', 'sig_id', 'retpoline', 'intree', 'srcversion']);
+/** first bytes of MODINFO_KEYS: n l v d i s r */
+const MODINFO_FIRST = new Uint8Array(256);
+for (const k of MODINFO_KEYS) MODINFO_FIRST[k.charCodeAt(0)] = 1;
 
-export function analyzeImage(image: Uint8Array, file: string): ModuleFacts {
-	const signature = readSignature(image);
-	const buf = Buffer.from(image.buffer, image.byteOffset, image.byteLength);
-	// the kernel strips the trailer before it parses the ELF (module_sig_check → info->len)
-	const elfBytes = signature.present ? buf.subarray(0, signature.imageLength) : buf;
-	const elf = new ElfFile(elfBytes, file);
-	const modinfoSecs = elf.sectionsNamed('.modinfo');
-	const modinfoMap = modinfoSecs.length === 1 ? parseModinfoBytes(elf.contents(modinfoSecs[0]!)) : new Map<string, string[]>();
-	const symtabs = elf.sections.filter((s) => s.type === SHT_SYMTAB);
-	const thisModule = elf.section('.gnu.linkonce.this_module');
-	const undefinedSymbols: ModuleFacts['undefinedSymbols'] = [];
-	const exportsBySym = new Map<string, ModuleExport>();
-	const crcs = new Map<string, number>();
-	const namespaces = new Map<string, string>();
-	if (symtabs.length === 1) {
-		const st = symtabs[0]!;
-		const strtab = elf.sections[st.link];
-		if (!strtab) throw new Error(`${file}: symbol table links to section ${st.link}, which does not exist`);
-		const entsize = elf.is64 ? 24 : 16;
-		const count = Math.floor(st.size / entsize);
-		const le = elf.littleEndian;
-		const b = elf.bytes;
-		// only symbols in the export sections, and undefined ones, matter: skip the others before decoding a name
-		const interesting = elf.sections.map((sec) => sec.name === '__ksymtab' || sec.name === '__ksymtab_gpl' || sec.name.startsWith('__kcrctab') || sec.name === '__ksymtab_strings');
-		// st_shndx is read straight off the bytes (this loop sees every symbol of every module: thousands each)
-		const shndxAt = elf.is64 ? 6 : 14;
-		const hi = le ? 1 : 0;
-		const lo = le ? 0 : 1;
-		for (let i = 1, o = st.offset + entsize; i < count; i++, o += entsize) {
-			const shndx = (b[o + shndxAt + hi]! << 8) | b[o + shndxAt + lo]!;
-			if (shndx !== 0 && (shndx >= 0xff00 || !interesting[shndx])) continue;
-			const nameOff = le ? b.readUInt32LE(o) : b.readUInt32BE(o);
-			if (nameOff === 0) continue;
-			const info = elf.is64 ? b[o + 4]! : b[o + 12]!;
-			const name = elf.cstr(strtab.offset, strtab.size, nameOff, 'a symbol name');
-			if (shndx === 0) {
-				undefinedSymbols.push({name, weak: info >> 4 === STB_WEAK});
-				continue;
-			}
-			const value = elf.is64 ? Number(le ? b.readBigUInt64LE(o + 8) : b.readBigUInt64BE(o + 8)) : (le ? b.readUInt32LE(o + 4) : b.readUInt32BE(o + 4));
-			const sec = elf.sections[shndx];
-			if (!sec) continue;
-			if (name.startsWith('__ksymtab_') && (sec.name === '__ksymtab' || sec.name === '__ksymtab_gpl')) {
-				const sym = name.slice(10);
-				exportsBySym.set(sym, {symbol: sym, crc: undefined, gplOnly: sec.name === '__ksymtab_gpl', namespace: ''});
-			} else if (name.startsWith('__crc_') && sec.name.startsWith('__kcrctab')) {
-				elf.range(sec.offset + value, 4, `the CRC of ${name.slice(6)}`);
-				crcs.set(name.slice(6), le ? b.readUInt32LE(sec.offset + value) : b.readUInt32BE(sec.offset + value));
-			} else if (name.startsWith('__kstrtabns_') && sec.name === '__ksymtab_strings') {
-				namespaces.set(name.slice(12), elf.cstr(sec.offset, sec.size, value, `the namespace of ${name.slice(12)}`));
+/** The MODINFO_KEYS entries of .modinfo ("key=value\0"…); the others (aliases, parameters) are never decoded. */
+function readModinfo(b: Uint8Array): Record<string, string[]> {
+	const out: Record<string, string[]> = {};
+	const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+	const n = b.length;
+	for (let i = 0; i < n;) {
+		let e = i;
+		while (e < n && b[e] !== 0) e++;
+		if (e - i > 1 && MODINFO_FIRST[b[i]!] === 1) {
+			let eq = i + 1;
+			while (eq < e && eq - i <= 10 && b[eq] !== 0x3d) eq++;
+			if (eq < e && b[eq] === 0x3d) {
+				const key = buf.toString('latin1', i, eq);
+				if (MODINFO_KEYS.has(key)) {
+					const value = buf.toString('latin1', eq + 1, e);
+					const list = out[key];
+					if (list) list.push(value);
+					else out[key] = [value];
+				}
 			}
 		}
+		i = e + 1;
 	}
-	for (const [sym, e] of exportsBySym) {
+	return out;
+}
+
+const u32 = (b: Uint8Array, o: number, le: boolean): number => (le
+	? (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0
+	: ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0);
+
+/** Export-related sections by index: 1 __ksymtab, 2 __ksymtab_gpl, 3 __kcrctab*, 4 __ksymtab_strings. */
+function exportSections(sections: Section[]): Uint8Array | undefined {
+	let marks: Uint8Array | undefined;
+	for (let i = 0; i < sections.length; i++) {
+		const name = sections[i]!.name;
+		if (!name.startsWith('__k')) continue;
+		const m = name === '__ksymtab' ? 1 : name === '__ksymtab_gpl' ? 2 : name.startsWith('__kcrctab') ? 3 : name === '__ksymtab_strings' ? 4 : 0;
+		if (m) (marks ??= new Uint8Array(sections.length))[i] = m;
+	}
+	return marks;
+}
+
+/** The symbol table: undefined symbols into `undefinedNames` (+ weak flags), exports with their CRCs and namespaces.
+ * Only undefined symbols and symbols in export sections are looked at past their section index. */
+function readSymbols(elf: ElfFile, st: Section, file: string): {weak: Uint8Array; exports: ModuleExport[]} {
+	const strtab = elf.sections[st.link];
+	if (!strtab) throw new Error(`${file}: symbol table links to section ${st.link}, which does not exist`);
+	const entsize = elf.is64 ? 24 : 16;
+	const count = Math.floor(st.size / entsize);
+	const le = elf.littleEndian;
+	const b = elf.bytes;
+	const marks = exportSections(elf.sections);
+	const shndxAt = elf.is64 ? 6 : 14;
+	const infoAt = elf.is64 ? 4 : 12;
+	const strOff = strtab.offset;
+	const strEnd = strOff + strtab.size;
+	undefinedNames.reset();
+	let weak = new Uint8Array(64);
+	let exportSyms: number[] | undefined;
+	for (let i = 1, o = st.offset + entsize; i < count; i++, o += entsize) {
+		const shndx = le ? b[o + shndxAt]! | (b[o + shndxAt + 1]! << 8) : (b[o + shndxAt]! << 8) | b[o + shndxAt + 1]!;
+		if (shndx !== 0) {
+			if (shndx < 0xff00 && marks !== undefined && marks[shndx] !== 0) (exportSyms ??= []).push(o);
+			continue;
+		}
+		const nameOff = u32(b, o, le);
+		if (nameOff === 0) continue;
+		if (nameOff >= strtab.size) throw new KmodpressError('E_ELF_BAD', `${file}: a symbol name points outside its string table`, {file, fix: 'rebuild the module'});
+		const start = strOff + nameOff;
+		let end = start;
+		while (end < strEnd && b[end] !== 0) end++;
+		if (end >= strEnd) throw new KmodpressError('E_ELF_BAD', `${file}: a symbol name is not NUL-terminated`, {file, fix: 'rebuild the module'});
+		const n = undefinedNames.count;
+		if (n === weak.length) {
+			const w = new Uint8Array(n * 2);
+			w.set(weak);
+			weak = w;
+		}
+		weak[n] = b[o + infoAt]! >> 4 === STB_WEAK ? 1 : 0;
+		undefinedNames.add(b, start, end);
+	}
+	return {weak: weak.slice(0, undefinedNames.count), exports: exportSyms ? readExports(elf, exportSyms, strtab, marks!) : []};
+}
+
+/** __ksymtab_<sym> in __ksymtab(_gpl), __crc_<sym> in __kcrctab*, __kstrtabns_<sym> in __ksymtab_strings. */
+function readExports(elf: ElfFile, at: number[], strtab: Section, marks: Uint8Array): ModuleExport[] {
+	const b = elf.bytes;
+	const le = elf.littleEndian;
+	const bySym = new Map<string, ModuleExport>();
+	const crcs = new Map<string, number>();
+	const namespaces = new Map<string, string>();
+	for (const o of at) {
+		const shndx = le ? b.readUInt16LE(o + (elf.is64 ? 6 : 14)) : b.readUInt16BE(o + (elf.is64 ? 6 : 14));
+		const nameOff = u32(b, o, le);
+		if (nameOff === 0) continue;
+		const name = elf.cstr(strtab.offset, strtab.size, nameOff, 'a symbol name');
+		const value = elf.is64 ? Number(le ? b.readBigUInt64LE(o + 8) : b.readBigUInt64BE(o + 8)) : u32(b, o + 4, le);
+		const sec = elf.sections[shndx]!;
+		const kind = marks[shndx];
+		if ((kind === 1 || kind === 2) && name.startsWith('__ksymtab_')) {
+			const sym = name.slice(10);
+			bySym.set(sym, {symbol: sym, crc: undefined, gplOnly: kind === 2, namespace: ''});
+		} else if (kind === 3 && name.startsWith('__crc_')) {
+			elf.range(sec.offset + value, 4, `the CRC of ${name.slice(6)}`);
+			crcs.set(name.slice(6), u32(b, sec.offset + value, le));
+		} else if (kind === 4 && name.startsWith('__kstrtabns_')) {
+			namespaces.set(name.slice(12), elf.cstr(sec.offset, sec.size, value, `the namespace of ${name.slice(12)}`));
+		}
+	}
+	for (const [sym, e] of bySym) {
 		e.crc = crcs.get(sym);
 		e.namespace = namespaces.get(sym) ?? '';
 	}
-	let versions: Record<string, number> | undefined;
-	let versionsFrom: ModuleFacts['versionsFrom'];
-	const vers = elf.section('__versions');
-	if (vers) {
-		versions = {};
-		versionsFrom = '__versions';
-		const data = elf.contents(vers);
-		const ent = elf.is64 ? 64 : 64; // {unsigned long crc; char name[64 - sizeof(unsigned long)]}
-		const crcSize = elf.is64 ? 8 : 4;
-		for (let o = 0; o + ent <= data.length; o += ent) {
-			const crc = elf.littleEndian ? data.readUInt32LE(o) : data.readUInt32BE(o + crcSize - 4);
-			const end = data.indexOf(0, o + crcSize);
-			const name = data.toString('latin1', o + crcSize, end < 0 || end > o + ent ? o + ent : end);
-			if (!(name in versions)) versions[name] = crc;
+	return [...bySym.values()];
+}
+
+/** __versions: {unsigned long crc; char name[64 - sizeof(unsigned long)]} records. */
+function readVersions(elf: ElfFile, sec: Section): {names: string; crcs: Uint32Array} {
+	const data = elf.contents(sec);
+	const ent = 64;
+	const crcSize = elf.is64 ? 8 : 4;
+	const le = elf.littleEndian;
+	const count = Math.floor(data.length / ent);
+	const crcs = new Uint32Array(count);
+	versionNames.reset();
+	for (let i = 0, o = 0; i < count; i++, o += ent) {
+		crcs[i] = le ? u32(data, o, true) : u32(data, o + crcSize - 4, false);
+		let end = o + crcSize;
+		while (end < o + ent && data[end] !== 0) end++;
+		versionNames.add(data, o + crcSize, end);
+	}
+	return {names: versionNames.toString(), crcs};
+}
+
+/** elf_validity_cache_index_versions() (6.14+): both sections or neither, and a name for every CRC. */
+function readExtVersions(elf: ElfFile, crcSecs: Section[], nameSecs: Section[]): Pick<CommonFacts, 'extVersions' | 'extError'> {
+	if ((crcSecs.length > 0) !== (nameSecs.length > 0)) return {extError: '"extended version crc+name presence does not match"'};
+	const c = elf.contents(crcSecs[0]!);
+	const n = elf.contents(nameSecs[0]!);
+	const count = Math.floor(c.length / 4);
+	const names: string[] = [];
+	let at = 0;
+	for (let i = 0; i < count; i++) {
+		const end = n.indexOf(0, at);
+		if (end < 0) return {extError: '"more extended version crcs than names"'};
+		names.push(n.toString('latin1', at, end));
+		at = end + 1;
+	}
+	const crcs = new Uint32Array(count);
+	for (let i = 0; i < count; i++) crcs[i] = u32(c, i * 4, elf.littleEndian);
+	return {extVersions: {names, crcs}};
+}
+
+export function analyzeImage(image: Uint8Array, file: string): FactsWire {
+	const signature = readSignature(image);
+	const buf = Buffer.from(image.buffer, image.byteOffset, image.byteLength);
+	// the kernel strips the trailer before it parses the ELF (module_sig_check → info->len)
+	const elf = new ElfFile(signature.present ? buf.subarray(0, signature.imageLength) : buf, file);
+	let modinfo: Section | undefined;
+	let modinfoCount = 0;
+	let symtab: Section | undefined;
+	let symtabCount = 0;
+	let thisModule: Section | undefined;
+	let versions: Section | undefined;
+	let btf: Section | undefined;
+	let btfBase = false;
+	const extCrcs: Section[] = [];
+	const extNames: Section[] = [];
+	for (const s of elf.sections) {
+		if (s.type === SHT_SYMTAB && symtabCount++ === 0) symtab = s;
+		switch (s.name) {
+			case '.modinfo': if (modinfoCount++ === 0) modinfo = s; break;
+			case '.gnu.linkonce.this_module': thisModule ??= s; break;
+			case '__versions': versions ??= s; break;
+			case '.BTF': btf ??= s; break;
+			case '.BTF.base': btfBase = true; break;
+			case '__version_ext_crcs': extCrcs.push(s); break;
+			case '__version_ext_names': extNames.push(s); break;
+			default: break;
 		}
 	}
-	// elf_validity_cache_index_versions() (6.14+): both sections or neither, and a name for every CRC
-	let extVersions: ModuleFacts['extVersions'];
-	let extError: string | undefined;
-	const extCrcs = elf.sectionsNamed('__version_ext_crcs');
-	const extNames = elf.sectionsNamed('__version_ext_names');
-	if (extCrcs.length > 0 || extNames.length > 0) {
-		if ((extCrcs.length > 0) !== (extNames.length > 0)) extError = '"extended version crc+name presence does not match"';
-		else {
-			const c = elf.contents(extCrcs[0]!);
-			const n = elf.contents(extNames[0]!);
-			const count = Math.floor(c.length / 4);
-			const names: string[] = [];
-			let at = 0;
-			for (let i = 0; i < count; i++) {
-				const end = n.indexOf(0, at);
-				if (end < 0) {
-					extError = '"more extended version crcs than names"';
-					break;
-				}
-				names.push(n.toString('latin1', at, end));
-				at = end + 1;
-			}
-			if (!extError) {
-				const crcs = new Uint32Array(count);
-				for (let i = 0; i < count; i++) crcs[i] = elf.littleEndian ? c.readUInt32LE(i * 4) : c.readUInt32BE(i * 4);
-				extVersions = {names, crcs};
-			}
-		}
-	}
-	const btfSec = elf.section('.BTF');
+	const syms = symtab && symtabCount === 1 ? readSymbols(elf, symtab, file) : {weak: new Uint8Array(0), exports: []};
+	if (!(symtab && symtabCount === 1)) undefinedNames.reset();
+	const ext = extCrcs.length > 0 || extNames.length > 0 ? readExtVersions(elf, extCrcs, extNames) : {};
 	return {
 		is64: elf.is64,
 		machine: elf.machine,
 		type: elf.type,
-		symtabCount: symtabs.length,
-		modinfoCount: modinfoSecs.length,
-		// what the checks read (aliases and parameters would only cost a copy across the worker boundary)
-		modinfo: Object.fromEntries([...modinfoMap].filter(([k]) => MODINFO_KEYS.has(k))),
+		symtabCount,
+		modinfoCount,
+		modinfo: modinfo && modinfoCount === 1 ? readModinfo(elf.contents(modinfo)) : {},
 		thisModuleSize: thisModule?.size,
-		undefinedSymbols,
-		exports: [...exportsBySym.values()],
-		versions,
-		versionsFrom,
-		...(extVersions ? {extVersions} : {}),
-		...(extError ? {extError} : {}),
+		undefinedJoined: undefinedNames.toString(),
+		undefinedWeak: syms.weak,
+		exports: syms.exports,
+		versionsJoined: versions ? readVersions(elf, versions) : undefined,
+		...ext,
 		signature,
-		btf: btfSec ? elf.contents(btfSec) : undefined,
-		hasBtf: btfSec !== undefined,
-		btfBase: elf.section('.BTF.base') !== undefined,
+		btf: btf ? elf.contents(btf) : undefined,
+		hasBtf: btf !== undefined,
+		btfBase,
 	};
 }
 
 /** analyzeImage, turning a malformed ELF into the finding the kernel would give (ENOEXEC) instead of a throw. */
-export function tryAnalyze(image: Uint8Array, file: string): {facts: ModuleFacts} | {error: string} {
+export function tryAnalyze(image: Uint8Array, file: string): {facts: FactsWire} | {error: string} {
 	try {
 		return {facts: analyzeImage(image, file)};
 	} catch (e) {

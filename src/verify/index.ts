@@ -24,8 +24,8 @@ import type {Policy} from '../policy.js';
 import type {Algorithm, Finding, Log, Severity} from '../types.js';
 import {silentLog} from '../types.js';
 import {kernelImageCertificates, loadVerifyContext, smallestInTreeModule, type VerifyContext} from './context.js';
-import type {Loaded} from './load.js';
-import {unpackFacts} from './facts.js';
+import type {Loaded as LoadedWire} from './load.js';
+import {type ModuleFacts, unpackFacts} from './facts.js';
 import {describeSigner, SIG_MAGIC, signerMatches} from './signature.js';
 import {type Export, licenseIsGplCompatible, moduleNameOf} from './symvers.js';
 
@@ -61,6 +61,9 @@ export interface VerifyReport {
 	errors: {code: string; file?: string; message: string; fix?: string}[];
 }
 
+
+/** A module as read by a worker, its facts unpacked for the checks. */
+type Loaded = Omit<LoadedWire, 'facts'> & {facts?: ModuleFacts};
 
 const OUT_OF_TREE_DIRS = ['extra', 'updates', 'weak-updates'];
 const f = (code: string, severity: Severity, message: string): Finding => ({code, severity, message});
@@ -114,7 +117,9 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 		const exports = new Map<string, Export>(ctx.symvers?.exports ?? []);
 		const given = new Map<string, Loaded>();
 		for (const l of loaded) if (l.facts && !given.has(l.module)) given.set(l.module, l);
-		const unresolved = loaded.some((l) => l.facts?.undefinedSymbols.some((u) => !exports.has(u.name) && !given.get(l.module)));
+		const givenExports = new Set<string>();
+		for (const l of given.values()) for (const e of l.facts!.exports) givenExports.add(e.symbol);
+		const unresolved = loaded.some((l) => l.facts?.undefinedNames.some((n) => !exports.has(n) && !givenExports.has(n)));
 		const symversModules = new Set([...(ctx.symvers?.exports.values() ?? [])].map((e) => e.module));
 		if (unresolved || !ctx.symvers) {
 			const extra = [...ctx.installed.values()].filter((m) => !given.has(m.name) && !symversModules.has(m.name));
@@ -172,8 +177,8 @@ async function loadModule(path: string, ctx: VerifyContext, policy: Policy, pool
 		release: ctx.release, enforce: ctx.enforce.on, maxOutput,
 		...(ctx.btfModules && ctx.vmlinuxBtf && 'shared' in ctx.vmlinuxBtf ? {btfBase: ctx.vmlinuxBtf.shared, btfBaseKey: `${ctx.vmlinuxBtf.from}:${ctx.vmlinuxBtf.shared.length}`} : {}),
 	});
-	if (l.facts) l.facts = unpackFacts(l.facts);
-	return l;
+	const {facts, ...rest} = l;
+	return facts ? {...rest, facts: unpackFacts(facts)} : rest;
 }
 
 /** The kernel's load-time checks on one analysed module. Pure given the context and the exporters. */
@@ -225,7 +230,7 @@ export function checkModule(l: Loaded, ctx: VerifyContext, exports: Map<string, 
 	// vermagic (check_modinfo → same_magic)
 	const vermagic = facts.modinfo.vermagic?.[0];
 	// same_magic() looks at __versions only; CRCs come from the extended sections when a 6.14+ kernel finds them
-	const hasVersions = facts.versionsFrom === '__versions';
+	const hasVersions = facts.versions !== undefined;
 	let ext: Map<string, number> | undefined;
 	if (ctx.extendedModversions && facts.extError) {
 		findings.push(f('ELF_VERSION_EXT', 'error', `${facts.extError} (ENOEXEC): the extended modversions sections are damaged; ${rebuild}`));
@@ -237,7 +242,7 @@ export function checkModule(l: Loaded, ctx: VerifyContext, exports: Map<string, 
 	}
 	const anyVersions = hasVersions || ext !== undefined;
 	/** check_version(): the module's CRC for a symbol, and where it came from */
-	const moduleCrc = (name: string): number | undefined => (ext ? ext.get(name) : facts.versions?.[name]);
+	const moduleCrc = (name: string): number | undefined => (ext ? ext.get(name) : facts.versions?.get(name));
 	const noVersionWords = (name: string): string => (ext ? `"no extended symbol version for ${name}"` : `"no symbol version for ${name}"`);
 	if (vermagic === undefined) {
 		findings.push(f('VERMAGIC_MISSING', ctx.forceLoad ? 'warning' : 'error', ctx.forceLoad ? 'no vermagic: the kernel force-loads it and taints itself' : `no vermagic: "bad vermagic" (ENOEXEC); ${rebuild}`));
@@ -263,29 +268,31 @@ export function checkModule(l: Loaded, ctx: VerifyContext, exports: Map<string, 
 	const gplOk = licenseIsGplCompatible(license);
 	const imports = new Set(facts.modinfo.import_ns ?? []);
 	const unknown: string[] = [];
-	for (const u of facts.undefinedSymbols) {
-		if (u.name === '_GLOBAL_OFFSET_TABLE_' && facts.machine === 3) continue;
-		const e = exports.get(u.name);
+	const names = facts.undefinedNames;
+	for (let i = 0; i < names.length; i++) {
+		const name = names[i]!;
+		if (name === '_GLOBAL_OFFSET_TABLE_' && facts.machine === 3) continue;
+		const e = exports.get(name);
 		if (!e) {
-			if (!u.weak) unknown.push(u.name);
+			if (facts.undefinedWeak[i] !== 1) unknown.push(name);
 			continue;
 		}
 		if (e.gplOnly && !gplOk) {
-			findings.push(f('GPL_ONLY_SYMBOL', 'error', `"Unknown symbol ${u.name} (err -2)": ${e.module} exports it GPL-only and the license is ${license === undefined ? 'missing' : `"${license}"`}, not GPL-compatible; use a GPL-compatible MODULE_LICENSE or stop using the symbol`));
+			findings.push(f('GPL_ONLY_SYMBOL', 'error', `"Unknown symbol ${name} (err -2)": ${e.module} exports it GPL-only and the license is ${license === undefined ? 'missing' : `"${license}"`}, not GPL-compatible; use a GPL-compatible MODULE_LICENSE or stop using the symbol`));
 			continue;
 		}
 		if (ctx.modversions && anyVersions && e.crc !== undefined) {
-			const mine = moduleCrc(u.name);
+			const mine = moduleCrc(name);
 			if (mine !== undefined && mine !== e.crc) {
-				findings.push(f('CRC_MISMATCH', 'error', `"disagrees about version of symbol ${u.name}": the module expects 0x${hex8(mine)}, ${e.module} exports 0x${hex8(e.crc)} (${e.from}); ${rebuild}`));
+				findings.push(f('CRC_MISMATCH', 'error', `"disagrees about version of symbol ${name}": the module expects 0x${hex8(mine)}, ${e.module} exports 0x${hex8(e.crc)} (${e.from}); ${rebuild}`));
 			}
 		}
 		if (e.namespace && !imports.has(e.namespace)) {
-			findings.push(f('NAMESPACE_NOT_IMPORTED', ctx.allowMissingNamespace ? 'warning' : 'error', `"module uses symbol (${u.name}) from namespace ${e.namespace}, but does not import it." add MODULE_IMPORT_NS(${e.namespace}) and rebuild`));
+			findings.push(f('NAMESPACE_NOT_IMPORTED', ctx.allowMissingNamespace ? 'warning' : 'error', `"module uses symbol (${name}) from namespace ${e.namespace}, but does not import it." add MODULE_IMPORT_NS(${e.namespace}) and rebuild`));
 		}
 		if (e.module !== 'vmlinux' && e.module !== l.module) {
 			if (given.has(e.module) || ctx.installed.has(e.module)) directDeps.add(e.module);
-			else findings.push(f('MISSING_DEPENDENCY', 'error', `"Unknown symbol ${u.name} (err -2)": it comes from module ${e.module}, which is not installed for ${ctx.release}; install ${e.module} first`));
+			else findings.push(f('MISSING_DEPENDENCY', 'error', `"Unknown symbol ${name} (err -2)": it comes from module ${e.module}, which is not installed for ${ctx.release}; install ${e.module} first`));
 		}
 	}
 	if (unknown.length) {

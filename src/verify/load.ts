@@ -3,12 +3,13 @@
 // image it gets. Runs in a codec worker: no file system, no shared state.
 import {detectFormat} from '../codecs/index.js';
 import {decodeAsKernel} from '../decoders/index.js';
+import {Scratch} from '../decoders/scratch.js';
 import {parseZstdFrameHeader} from '../decoders/zstd-kernel.js';
 import {isKmodpressError} from '../errors.js';
 import {kmodReads, KMOD_FEATURE, type KmodInfo} from '../kernel/kmod.js';
 import type {Algorithm, Finding, KernelDecompressor, Severity} from '../types.js';
 import {type Btf, BtfError, checkBtf, parseBtf} from './btf.js';
-import {type ModuleFacts, packFacts, tryAnalyze} from './facts.js';
+import {type FactsWire, tryAnalyze} from './facts.js';
 import {SIG_MAGIC} from './signature.js';
 import {moduleNameOf} from './symvers.js';
 
@@ -16,7 +17,7 @@ export interface Loaded {
 	path: string;
 	module: string;
 	algorithm: Algorithm | null;
-	facts?: ModuleFacts;
+	facts?: FactsWire;
 	findings: Finding[];
 }
 
@@ -35,6 +36,8 @@ export interface LoadOptions {
 export type Decompress = (data: Uint8Array, algorithm: Algorithm, opts: {maxOutput: number}) => Promise<Buffer>;
 
 const baseCache = new Map<string, Btf>();
+/** The image the kernel's decompressor produces for each module in turn: read synchronously, never kept. */
+const imageScratch = new Scratch();
 
 const f = (code: string, severity: Severity, message: string): Finding => ({code, severity, message});
 
@@ -65,25 +68,22 @@ export async function loadImage(bytes: Buffer, path: string, o: LoadOptions, dec
 		findings.push(f('ELF_INVALID', 'error', `${r.error.replace(`${path}: `, '')}; the kernel refuses it (ENOEXEC): reinstall or rebuild the module`));
 		return out;
 	}
-	out.facts = packFacts(r.facts);
-	if (r.facts.btf && !r.facts.btfBase) {
-		if (o.btfBase) {
-			const key = o.btfBaseKey ?? String(o.btfBase.length);
-			let base = baseCache.get(key);
-			if (!base) {
-				base = parseBtf(o.btfBase);
-				baseCache.set(key, base);
-			}
-			try {
-				r.facts.btfError = checkBtf(parseBtf(r.facts.btf, base)) ?? null;
-			} catch (e) {
-				r.facts.btfError = e instanceof BtfError ? e.message : String(e);
-			}
+	const facts = r.facts;
+	if (facts.btf && !facts.btfBase && o.btfBase) {
+		const key = o.btfBaseKey ?? String(o.btfBase.length);
+		let base = baseCache.get(key);
+		if (!base) {
+			base = parseBtf(o.btfBase);
+			baseCache.set(key, base);
 		}
-		r.facts.btf = undefined; // checked here: the bytes need not travel back
+		try {
+			facts.btfError = checkBtf(parseBtf(facts.btf, base)) ?? null;
+		} catch (e) {
+			facts.btfError = e instanceof BtfError ? e.message : String(e);
+		}
 	}
-	out.facts.btf = undefined;
-	out.facts.btfError = r.facts.btfError;
+	facts.btf = undefined; // a view into the image: checked here, not sent back
+	out.facts = facts;
 	const name = r.facts.modinfo.name?.[0];
 	if (name) out.module = name.replace(/-/g, '_');
 	return out;
@@ -95,7 +95,7 @@ async function decompressForLoad(bytes: Buffer, alg: Algorithm, path: string, o:
 	const maxOutput = o.maxOutput;
 	const fix = `recompress it as the kernel expects: kmodpress recompress --kernel ${o.release}`;
 	if (alg === kernelAlg) {
-		const k = await decodeAsKernel(bytes, o.decompressor, {maxOutput});
+		const k = await decodeAsKernel(bytes, o.decompressor, {maxOutput, into: imageScratch});
 		if (!k.ok) {
 			const code = k.bomb ? 'DECOMPRESSION_BOMB' : 'KERNEL_DECOMPRESS';
 			let userspace = '';

@@ -80,6 +80,26 @@ test('a clean module is loadable; a dependency on an installed in-tree module is
 	}
 });
 
+test('a symbol from an installed out-of-tree module (in modules.dep, not in Module.symvers) resolves to it, CRC included', () => {
+	const s = makeSysroot({inTree: []});
+	try {
+		s.put('updates/kp_provider.ko', fixture('kp_provider'));
+		execFileSync('/sbin/depmod', ['-b', s.root, s.kv]);
+		const user = s.put('extra/kp_user.ko', fixture('kp_user'));
+		const {code, report} = verify(s, [user]);
+		assert.is(code, 0, JSON.stringify(report));
+		assert.equal(report.modules[0]!.depends, ['kp_provider']);
+		// the CRC kp_user was built against is checked against the installed module's __crc_kp_provided
+		const wrong = s.put('extra/kp_user.ko', patchVersion(fixture('kp_user'), 'kp_provided'));
+		const bad = verify(s, [wrong]);
+		assert.is(bad.code, 1);
+		assert.equal(errors(bad.report.modules[0]!), ['CRC_MISMATCH']);
+		assert.match(bad.report.modules[0]!.findings.find((f) => f.code === 'CRC_MISMATCH')!.message, /kp_provided.*kp_provider exports/);
+	} finally {
+		s.cleanup();
+	}
+});
+
 test('unknown symbol, missing dependency, missing namespace import, GPL-only symbol under a non-GPL license', () => {
 	const s = makeSysroot({inTree: []});
 	try {
