@@ -5,6 +5,7 @@ import {Worker} from 'node:worker_threads';
 import {type ErrorCode, KmodpressError} from '../errors.js';
 import type {KernelDecode} from '../decoders/index.js';
 import type {Algorithm, CompressionParams, KernelDecompressor} from '../types.js';
+import type {TrustedCertificate} from '../verify/image-certs.js';
 import type {Loaded, LoadOptions} from '../verify/load.js';
 import type {CheckedEncode} from './checked.js';
 import {movable} from './transfer.js';
@@ -18,6 +19,8 @@ export interface CodecPool {
 	compressChecked(image: Buffer, params: CompressionParams, decompressor: KernelDecompressor, opts: {maxOutput: number}): Promise<CheckedEncode & {image: Buffer}>;
 	/** the verifier's per-file work: decode as the target's loader would and analyse the image (verify/load.ts) */
 	verifyLoad(data: Buffer, path: string, opts: LoadOptions): Promise<Loaded>;
+	/** the certificates built into a kernel image (verify/image-certs.ts): it decodes the whole kernel */
+	imageCertificates(image: Buffer, path: string, opts: {maxOutput: number}): Promise<TrustedCertificate[]>;
 	close(): Promise<void>;
 }
 
@@ -94,6 +97,7 @@ export function createCodecPool(opts: {threads?: number; eager?: boolean} = {}):
 			...r, data: asBuffer(r.data), image: asBuffer(r.image),
 		})),
 		verifyLoad: (data, path, o) => submit<Loaded>({op: 'verifyLoad', data, path, opts: o}, movable(data)),
+		imageCertificates: (image, path, o) => submit<TrustedCertificate[]>({op: 'imageCertificates', data: image, path, maxOutput: o.maxOutput}, movable(image)),
 		async close() {
 			closed = true;
 			await Promise.all(workers.map((s) => s.w.terminate()));
@@ -107,6 +111,7 @@ export async function createInlinePool(): Promise<CodecPool> {
 	const {loadImage} = await import('../verify/load.js');
 	const {decodeAsKernel} = await import('../decoders/index.js');
 	const {encodeChecked} = await import('./checked.js');
+	const {imageCertificatesOf} = await import('../verify/image-certs.js');
 	const decompress = (data: Uint8Array, algorithm: Algorithm, o: {maxOutput: number}) => codecFor(algorithm).decompress(data, o);
 	return {
 		compress: (data, params) => codecFor(params.algorithm).compress(data, params),
@@ -114,6 +119,7 @@ export async function createInlinePool(): Promise<CodecPool> {
 		kernelDecode: (data, decompressor, o) => decodeAsKernel(data, decompressor, o),
 		compressChecked: async (image, params, decompressor, o) => ({...await encodeChecked(image, params, decompressor, o.maxOutput), image}),
 		verifyLoad: (data, path, o) => loadImage(data, path, o, decompress),
+		imageCertificates: (image, path, o) => imageCertificatesOf(image, path, o.maxOutput),
 		close: async () => {},
 	};
 }

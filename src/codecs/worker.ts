@@ -1,5 +1,6 @@
 // A codec worker: zstd-napi is synchronous and liblzma is CPU-bound, so every (de)compression runs here, off the
-// main thread. Messages: {id, op: 'compress', data, params} | {id, op: 'decompress', data, algorithm, maxOutput}.
+// main thread: compress, decompress, compressChecked (encode + decode back), kernelDecode, verifyLoad (verify/load.ts),
+// imageCertificates (verify/image-certs.ts); each request {id, op, …} gets {id, ok, value | data | error}.
 import {parentPort} from 'node:worker_threads';
 import {isKmodpressError} from '../errors.js';
 import type {Algorithm, CompressionParams, KernelDecompressor} from '../types.js';
@@ -14,7 +15,8 @@ type Request =
 	| {id: number; op: 'decompress'; data: Uint8Array; algorithm: Algorithm; maxOutput: number}
 	| {id: number; op: 'compressChecked'; data: Uint8Array; params: CompressionParams; decompressor: KernelDecompressor; maxOutput: number}
 	| {id: number; op: 'verifyLoad'; data: Uint8Array; path: string; opts: LoadOptions}
-	| {id: number; op: 'kernelDecode'; data: Uint8Array; decompressor: KernelDecompressor; maxOutput: number};
+	| {id: number; op: 'kernelDecode'; data: Uint8Array; decompressor: KernelDecompressor; maxOutput: number}
+	| {id: number; op: 'imageCertificates'; data: Uint8Array; path: string; maxOutput: number};
 
 const decompress = (data: Uint8Array, algorithm: Algorithm, o: {maxOutput: number}) => codecFor(algorithm).decompress(data, o);
 
@@ -29,6 +31,11 @@ parentPort!.on('message', async (req: Request) => {
 			const r = await encodeChecked(req.data, req.params, req.decompressor, req.maxOutput);
 			// both buffers go back without a copy (the image came here the same way)
 			parentPort!.postMessage({id: req.id, ok: true, value: {...r, image: req.data}}, movable(r.data, req.data));
+			return;
+		}
+		if (req.op === 'imageCertificates') {
+			const {imageCertificatesOf} = await import('../verify/image-certs.js');
+			parentPort!.postMessage({id: req.id, ok: true, value: await imageCertificatesOf(req.data, req.path, req.maxOutput)});
 			return;
 		}
 		if (req.op === 'verifyLoad') {

@@ -139,7 +139,7 @@ export function liblzmaDecode(b: Uint8Array, maxOutput: number, concatenated = f
 	const LzmaStream = (lzma as unknown as {Stream: new () => NativeStream}).Stream;
 	const s = new LzmaStream();
 	s.streamDecoder_(null, concatenated ? LZMA_CONCATENATED : 0);
-	s.setBufsize(128 << 10);
+	s.setBufsize(64 << 10);
 	const out: Buffer[] = [];
 	let total = 0;
 	let err: {name?: string} | undefined;

@@ -9,7 +9,9 @@ import {type KernelTarget, versionAtLeast} from '../kernel/discover.js';
 import {targetMachine, targetVermagic} from '../module-image.js';
 import type {Policy} from '../policy.js';
 import {type Btf, BtfError, parseBtf, structSize} from './btf.js';
-import {certificatesFrom, type SignerId, x509Id} from './signature.js';
+import type {CodecPool} from '../codecs/pool.js';
+import type {TrustedCertificate} from './image-certs.js';
+import {certificatesFrom, x509Id} from './signature.js';
 import {type Export, moduleNameOf, parseSymvers} from './symvers.js';
 
 export interface InstalledModule {
@@ -40,7 +42,7 @@ export interface VerifyContext {
 	installedFrom: string | undefined;
 	vmlinuxBtf: {btf: Btf; from: string; shared: Uint8Array} | {error: string; from: string} | undefined;
 	structModuleSize: {size: number; from: string} | undefined;
-	certificates: {id: SignerId & {subjectName?: string}; from: string}[];
+	certificates: TrustedCertificate[];
 	/** the build dir holds the kernel's signing certificate (else the kernel image's built-in ones are read) */
 	buildCertificate: boolean;
 	/** the target's modprobe is busybox's (gz and xz only, no zstd) */
@@ -106,15 +108,17 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 	const notes: string[] = [];
 	const on = (k: string) => config?.enabled(k) ?? false;
 
-	let symvers: VerifyContext['symvers'];
+	// Module.symvers (~30k exports) is parsed on first use: the verifier's workers start decoding before it is needed
+	let symvers: VerifyContext['symvers'] | null = null;
 	const symFile = build ? join(build, 'Module.symvers') : undefined;
-	if (symFile && existsSync(symFile)) {
+	const readSymvers = (): VerifyContext['symvers'] => {
+		if (!symFile || !existsSync(symFile)) return undefined;
 		const exports = cachedParse(symFile, () => {
 			const text = readMaybe(symFile);
 			return text ? parseSymvers(text.toString('utf8'), symFile) : undefined;
 		});
-		if (exports) symvers = {exports, from: symFile};
-	}
+		return exports ? {exports, from: symFile} : undefined;
+	};
 
 	let installed = new Map<string, InstalledModule>();
 	let installedFrom: string | undefined;
@@ -222,7 +226,10 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 		allowMissingNamespace: on('MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS'),
 		moduleSig: on('MODULE_SIG'),
 		enforce,
-		symvers,
+		get symvers() {
+			if (symvers === null) symvers = readSymvers();
+			return symvers;
+		},
 		installed,
 		installedFrom,
 		vmlinuxBtf,
@@ -253,48 +260,15 @@ export function smallestInTreeModule(ctx: VerifyContext): string | undefined {
 	return undefined;
 }
 
-/** The X.509 certificates compiled into a kernel image (the system keyring: CONFIG_SYSTEM_TRUSTED_KEYS and the
- * build-time module signing key, in .init.data between __cert_list_start and __cert_list_end). A bzImage holds the
- * kernel compressed: find the payload (zstd, xz or gzip magic), decode it as the boot loader would, scan for DER
- * certificates. */
-export function kernelImageCertificates(imagePath: string, maxOutput = 512 << 20): Promise<VerifyContext['certificates']> {
-	// decoding a bzImage costs ~150 ms: once per image per process
-	return cachedParse(imagePath, () => readImageCertificates(imagePath, maxOutput));
-}
-
-async function readImageCertificates(imagePath: string, maxOutput: number): Promise<VerifyContext['certificates']> {
-	const bytes = readMaybe(imagePath);
-	if (!bytes) return [];
-	const {decodeAsKernel} = await import('../decoders/index.js');
-	const all = {algorithm: null, xzBcj: new Set(['x86', 'arm', 'arm64', 'armthumb', 'powerpc', 'sparc', 'riscv', 'ia64'])};
-	let vmlinux: Buffer | undefined;
-	for (const [alg, magic] of [['zstd', [0x28, 0xb5, 0x2f, 0xfd]], ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]], ['gzip', [0x1f, 0x8b, 0x08]]] as const) {
-		let at = bytes.indexOf(Buffer.from(magic));
-		for (let tries = 0; at >= 0 && tries < 4 && !vmlinux; tries++, at = bytes.indexOf(Buffer.from(magic), at + 1)) {
-			const r = await decodeAsKernel(bytes.subarray(at), all, {maxOutput, algorithm: alg});
-			const data = r.data ?? r.partial;
-			if (data && data.length > 1 << 20 && data[0] === 0x7f && data[1] === 0x45) vmlinux = data;
-		}
-		if (vmlinux) break;
-	}
-	if (!vmlinux) return [];
-	const out: VerifyContext['certificates'] = [];
-	const seen = new Set<string>();
-	for (let i = vmlinux.indexOf(0x30); i >= 0 && i < vmlinux.length - 8; i = vmlinux.indexOf(0x30, i + 1)) {
-		if (vmlinux[i + 1] !== 0x82 || vmlinux[i + 4] !== 0x30 || vmlinux[i + 5] !== 0x82) continue;
-		const len = vmlinux.readUInt16BE(i + 2) + 4;
-		if (len < 200 || len > 8192 || i + len > vmlinux.length) continue;
-		try {
-			const der = vmlinux.subarray(i, i + len);
-			const id = x509Id(der);
-			if (!id.serial || !id.issuer) continue;
-			const key = `${id.issuer}/${id.serial}`;
-			if (seen.has(key)) continue;
-			seen.add(key);
-			out.push({id, from: `${imagePath} (built-in certificate "${id.subjectName ?? id.issuerName ?? '?'}")`});
-		} catch {
-			// not a certificate
-		}
-	}
-	return out;
+/** The certificates built into a kernel image (image-certs.ts), once per image per process; with `pool`, decoded in
+ * one of its workers so the calling thread goes on. */
+export function kernelImageCertificates(imagePath: string, opts: {maxOutput?: number; pool?: Pick<CodecPool, 'imageCertificates'>} = {}): Promise<VerifyContext['certificates']> {
+	const maxOutput = opts.maxOutput ?? 512 << 20;
+	return cachedParse(imagePath, async () => {
+		const bytes = readMaybe(imagePath);
+		if (!bytes) return [];
+		if (opts.pool) return opts.pool.imageCertificates(bytes, imagePath, {maxOutput});
+		const {imageCertificatesOf} = await import('./image-certs.js');
+		return imageCertificatesOf(bytes, imagePath, maxOutput);
+	});
 }

@@ -55,15 +55,17 @@ export interface FactsWire extends CommonFacts {
 /** What the checks read. */
 export interface ModuleFacts extends CommonFacts {
 	undefinedNames: string[];
-	/** '1' at i when undefinedNames[i] is weak */
+	/** 1 at i when undefinedNames[i] is weak */
 	undefinedWeak: Uint8Array;
 	/** __versions: symbol → CRC, the first entry of each name (as check_version() finds it); undefined: no section */
 	versions: Map<string, number> | undefined;
 }
 
+export const undefinedNamesOf = (w: FactsWire): string[] => (w.undefinedWeak.length === 0 ? [] : w.undefinedJoined.split('\0'));
+
 export function unpackFacts(w: FactsWire): ModuleFacts {
-	const {undefinedJoined, versionsJoined, btf: _btf, ...rest} = w;
-	const undefinedNames = w.undefinedWeak.length === 0 ? [] : undefinedJoined.split('\0');
+	const {undefinedJoined: _u, versionsJoined, btf: _btf, ...rest} = w;
+	const undefinedNames = undefinedNamesOf(w);
 	let versions: Map<string, number> | undefined;
 	if (versionsJoined) {
 		versions = new Map();
@@ -106,8 +108,8 @@ class Joiner {
 		return this.buf.toString('latin1', 0, this.len);
 	}
 }
-const undefinedNames = new Joiner();
-const versionNames = new Joiner();
+const undefinedJoiner = new Joiner();
+const versionJoiner = new Joiner();
 
 const STB_WEAK = 2;
 const MODINFO_KEYS = new Set(['name', 'license', 'vermagic', 'depends', 'import_ns', 'sig_id', 'retpoline', 'intree', 'srcversion']);
@@ -157,7 +159,7 @@ function exportSections(sections: Section[]): Uint8Array | undefined {
 	return marks;
 }
 
-/** The symbol table: undefined symbols into `undefinedNames` (+ weak flags), exports with their CRCs and namespaces.
+/** The symbol table: undefined symbols into `undefinedJoiner` (+ weak flags), exports with their CRCs and namespaces.
  * Only undefined symbols and symbols in export sections are looked at past their section index. */
 function readSymbols(elf: ElfFile, st: Section, file: string): {weak: Uint8Array; exports: ModuleExport[]} {
 	const strtab = elf.sections[st.link];
@@ -171,7 +173,7 @@ function readSymbols(elf: ElfFile, st: Section, file: string): {weak: Uint8Array
 	const infoAt = elf.is64 ? 4 : 12;
 	const strOff = strtab.offset;
 	const strEnd = strOff + strtab.size;
-	undefinedNames.reset();
+	undefinedJoiner.reset();
 	let weak = new Uint8Array(64);
 	let exportSyms: number[] | undefined;
 	for (let i = 1, o = st.offset + entsize; i < count; i++, o += entsize) {
@@ -187,16 +189,16 @@ function readSymbols(elf: ElfFile, st: Section, file: string): {weak: Uint8Array
 		let end = start;
 		while (end < strEnd && b[end] !== 0) end++;
 		if (end >= strEnd) throw new KmodpressError('E_ELF_BAD', `${file}: a symbol name is not NUL-terminated`, {file, fix: 'rebuild the module'});
-		const n = undefinedNames.count;
+		const n = undefinedJoiner.count;
 		if (n === weak.length) {
 			const w = new Uint8Array(n * 2);
 			w.set(weak);
 			weak = w;
 		}
 		weak[n] = b[o + infoAt]! >> 4 === STB_WEAK ? 1 : 0;
-		undefinedNames.add(b, start, end);
+		undefinedJoiner.add(b, start, end);
 	}
-	return {weak: weak.slice(0, undefinedNames.count), exports: exportSyms ? readExports(elf, exportSyms, strtab, marks!) : []};
+	return {weak: weak.slice(0, undefinedJoiner.count), exports: exportSyms ? readExports(elf, exportSyms, strtab, marks!) : []};
 }
 
 /** __ksymtab_<sym> in __ksymtab(_gpl), __crc_<sym> in __kcrctab*, __kstrtabns_<sym> in __ksymtab_strings. */
@@ -239,14 +241,14 @@ function readVersions(elf: ElfFile, sec: Section): {names: string; crcs: Uint32A
 	const le = elf.littleEndian;
 	const count = Math.floor(data.length / ent);
 	const crcs = new Uint32Array(count);
-	versionNames.reset();
+	versionJoiner.reset();
 	for (let i = 0, o = 0; i < count; i++, o += ent) {
 		crcs[i] = le ? u32(data, o, true) : u32(data, o + crcSize - 4, false);
 		let end = o + crcSize;
 		while (end < o + ent && data[end] !== 0) end++;
-		versionNames.add(data, o + crcSize, end);
+		versionJoiner.add(data, o + crcSize, end);
 	}
-	return {names: versionNames.toString(), crcs};
+	return {names: versionJoiner.toString(), crcs};
 }
 
 /** elf_validity_cache_index_versions() (6.14+): both sections or neither, and a name for every CRC. */
@@ -297,7 +299,7 @@ export function analyzeImage(image: Uint8Array, file: string): FactsWire {
 		}
 	}
 	const syms = symtab && symtabCount === 1 ? readSymbols(elf, symtab, file) : {weak: new Uint8Array(0), exports: []};
-	if (!(symtab && symtabCount === 1)) undefinedNames.reset();
+	if (!(symtab && symtabCount === 1)) undefinedJoiner.reset();
 	const ext = extCrcs.length > 0 || extNames.length > 0 ? readExtVersions(elf, extCrcs, extNames) : {};
 	return {
 		is64: elf.is64,
@@ -307,7 +309,7 @@ export function analyzeImage(image: Uint8Array, file: string): FactsWire {
 		modinfoCount,
 		modinfo: modinfo && modinfoCount === 1 ? readModinfo(elf.contents(modinfo)) : {},
 		thisModuleSize: thisModule?.size,
-		undefinedJoined: undefinedNames.toString(),
+		undefinedJoined: undefinedJoiner.toString(),
 		undefinedWeak: syms.weak,
 		exports: syms.exports,
 		versionsJoined: versions ? readVersions(elf, versions) : undefined,

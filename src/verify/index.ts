@@ -24,8 +24,8 @@ import type {Policy} from '../policy.js';
 import type {Algorithm, Finding, Log, Severity} from '../types.js';
 import {silentLog} from '../types.js';
 import {kernelImageCertificates, loadVerifyContext, smallestInTreeModule, type VerifyContext} from './context.js';
-import type {Loaded as LoadedWire} from './load.js';
-import {type ModuleFacts, unpackFacts} from './facts.js';
+import type {Loaded} from './load.js';
+import {undefinedNamesOf, unpackFacts} from './facts.js';
 import {describeSigner, SIG_MAGIC, signerMatches} from './signature.js';
 import {type Export, licenseIsGplCompatible, moduleNameOf} from './symvers.js';
 
@@ -62,9 +62,6 @@ export interface VerifyReport {
 }
 
 
-/** A module as read by a worker, its facts unpacked for the checks. */
-type Loaded = Omit<LoadedWire, 'facts'> & {facts?: ModuleFacts};
-
 const OUT_OF_TREE_DIRS = ['extra', 'updates', 'weak-updates'];
 const f = (code: string, severity: Severity, message: string): Finding => ({code, severity, message});
 
@@ -75,9 +72,10 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 	const paths = opts.paths.length > 0 ? [...opts.paths] : OUT_OF_TREE_DIRS.map((d) => join(target.moduleDir, d));
 	const walked = await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0});
 	const errors: VerifyReport['errors'] = walked.errors.map((e) => ({code: e.code, ...(e.file ? {file: e.file} : {}), message: e.message, ...(e.fix ? {fix: e.fix} : {})}));
-	// workers start now and load their code while this thread reads Module.symvers and vmlinux BTF
+	// workers start now and load their code while this thread reads what it knows of the kernel (config, vmlinux BTF)
 	const pool = opts.pool ?? (walked.modules.length <= 2 ? await createInlinePool() : createCodecPool({threads: opts.threads ?? availableParallelism(), eager: true}));
 	const ctx = loadVerifyContext({target, policy, config: opts.config, ...(opts.sigEnforce ? {sigEnforce: true} : {}), ...(opts.certificate ? {certificate: opts.certificate} : {}), ...(opts.sysRoot ? {sysRoot: opts.sysRoot} : {})});
+	let early: Promise<VerifyContext['certificates']> | undefined;
 	try {
 		// largest first, so the last worker is not left alone with amdgpu at the end; results keep the given order
 		const files = walked.modules.map((m) => m.path);
@@ -90,14 +88,17 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 		};
 		const order = files.map((p, i) => ({i, size: sizeOf(p)})).sort((a, b) => b.size - a.size).map((x) => x.i);
 		const loaded: Loaded[] = new Array(files.length);
-		// the kernel image's built-in keys: for a big job, read them while the workers decode (the main thread is idle
-		// then); for a few modules, only if one turns out to be signed
-		const imageCerts = (): Promise<VerifyContext['certificates']> => trustedImageCertificates(target, ctx.release);
-		const early = !ctx.buildCertificate && files.length > 50 ? new Promise<VerifyContext['certificates']>((res) => setImmediate(() => res(imageCerts()))) : undefined;
+		// the kernel image's built-in keys: for a big job, decoded in a worker from the start (the main thread keeps
+		// feeding the others); for a few modules, only if one turns out to be signed
+		const imageCerts = (): Promise<VerifyContext['certificates']> => trustedImageCertificates(target, ctx.release, pool);
+		early = !ctx.buildCertificate && files.length > 50 ? imageCerts() : undefined;
 		// a deep queue keeps both workers busy while the main thread reads files or reads the kernel image
-		await mapLimit(order, Math.max(16, (opts.threads ?? availableParallelism()) * 8), async (i) => {
+		const loading = mapLimit(order, Math.max(16, (opts.threads ?? availableParallelism()) * 8), async (i) => {
 			loaded[i] = await loadModule(files[i]!, ctx, policy, pool, maxOutput);
 		});
+		// Module.symvers is parsed while the workers decode (this thread is mostly idle then)
+		setImmediate(() => ctx.symvers);
+		await loading;
 
 		if (!ctx.structModuleSize) {
 			const ref = smallestInTreeModule(ctx);
@@ -119,7 +120,7 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 		for (const l of loaded) if (l.facts && !given.has(l.module)) given.set(l.module, l);
 		const givenExports = new Set<string>();
 		for (const l of given.values()) for (const e of l.facts!.exports) givenExports.add(e.symbol);
-		const unresolved = loaded.some((l) => l.facts?.undefinedNames.some((n) => !exports.has(n) && !givenExports.has(n)));
+		const unresolved = loaded.some((l) => l.facts && undefinedNamesOf(l.facts).some((n) => !exports.has(n) && !givenExports.has(n)));
 		const symversModules = new Set([...(ctx.symvers?.exports.values() ?? [])].map((e) => e.module));
 		if (unresolved || !ctx.symvers) {
 			const extra = [...ctx.installed.values()].filter((m) => !given.has(m.name) && !symversModules.has(m.name));
@@ -133,15 +134,17 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 		propagateDependencies(verdicts, given, ctx);
 		return {kernel: ctx.release, modules: verdicts, sources: contextSources(ctx), errors};
 	} finally {
+		// a decode still running in a worker must finish before the pool goes: its result is cached for the process
+		await early?.catch(() => undefined);
 		if (!opts.pool) await pool.close();
 	}
 }
 
 /** The certificates built into <root>/boot/vmlinuz-KV; for a sysroot without /boot, the host's image of the same
  * release (as for the build dir). */
-async function trustedImageCertificates(target: KernelTarget, release: string): Promise<VerifyContext['certificates']> {
+async function trustedImageCertificates(target: KernelTarget, release: string, pool: CodecPool): Promise<VerifyContext['certificates']> {
 	for (const image of [join(target.root, 'boot', `vmlinuz-${release}`), ...(target.root !== '/' ? [`/boot/vmlinuz-${release}`] : [])]) {
-		const certs = await kernelImageCertificates(image);
+		const certs = await kernelImageCertificates(image, {pool});
 		if (certs.length > 0) return certs;
 	}
 	return [];
@@ -177,8 +180,7 @@ async function loadModule(path: string, ctx: VerifyContext, policy: Policy, pool
 		release: ctx.release, enforce: ctx.enforce.on, maxOutput,
 		...(ctx.btfModules && ctx.vmlinuxBtf && 'shared' in ctx.vmlinuxBtf ? {btfBase: ctx.vmlinuxBtf.shared, btfBaseKey: `${ctx.vmlinuxBtf.from}:${ctx.vmlinuxBtf.shared.length}`} : {}),
 	});
-	const {facts, ...rest} = l;
-	return facts ? {...rest, facts: unpackFacts(facts)} : rest;
+	return l;
 }
 
 /** The kernel's load-time checks on one analysed module. Pure given the context and the exporters. */
@@ -186,8 +188,9 @@ export function checkModule(l: Loaded, ctx: VerifyContext, exports: Map<string, 
 	const findings = [...l.findings];
 	const directDeps = new Set<string>();
 	const verdict = (): ModuleVerdict => ({path: l.path, module: l.module, loadable: !findings.some((x) => x.severity === 'error'), depends: [...directDeps], findings});
-	const facts = l.facts;
-	if (!facts) return verdict();
+	// the compact form is what stays in memory for every module of a tree; the maps live only while it is checked
+	if (!l.facts) return verdict();
+	const facts = unpackFacts(l.facts);
 	const rebuild = `rebuild the module against ${ctx.release}'s headers (linux-headers-${ctx.release})`;
 
 	// busybox modprobe reads gz and xz itself and hands anything else to init_module as it is (kernel-facts.md §3)

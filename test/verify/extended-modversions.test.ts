@@ -14,7 +14,7 @@ import {discoverKernel, readKernelFiles} from '../../src/kernel/discover.js';
 import {detectKmod} from '../../src/kernel/kmod.js';
 import {policyFromFiles} from '../../src/policy.js';
 import {loadVerifyContext, type VerifyContext} from '../../src/verify/context.js';
-import {analyzeImage, unpackFacts} from '../../src/verify/facts.js';
+import {analyzeImage} from '../../src/verify/facts.js';
 import {checkModule} from '../../src/verify/index.js';
 import {DEBIAN_BUILD, DEBIAN_KV} from '../helpers/paths.js';
 import {exampleModule} from '../helpers/tree.js';
@@ -66,7 +66,7 @@ function extOf(entries: [string, number][]): {crcs: Buffer; names: Buffer} {
 }
 
 function check(image: Buffer, ctx: VerifyContext): {loadable: boolean; errors: string[]; codes: string[]} {
-	const facts = unpackFacts(analyzeImage(image, '/x/kmodpress_hello.ko'));
+	const facts = analyzeImage(image, '/x/kmodpress_hello.ko');
 	const l = {path: '/x/kmodpress_hello.ko', module: 'kmodpress_hello', algorithm: null, facts, findings: []};
 	const v = checkModule(l, ctx, ctx.symvers!.exports, new Map([[l.module, l]]));
 	return {loadable: v.loadable, errors: v.findings.filter((f) => f.severity === 'error').map((f) => f.code), codes: v.findings.map((f) => f.code)};
