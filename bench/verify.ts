@@ -1,6 +1,7 @@
 // bench/verify: `kmodpress verify` over Debian 6.12.115's whole installed module tree (every check) against
 // `depmod -n -a -e -E Module.symvers` on the same tree (unknown symbols and CRCs only), in the same run, alternating,
-// best of N each. Target (issue 3): kmodpress ≤ 0.80× depmod's wall time.
+// best of N each (5 by default: this VM's noise is ±15 %, and it hurts the two-threaded kmodpress more than the
+// single-threaded depmod when a neighbour takes a core). Target (issue 3): kmodpress ≤ 0.80× depmod's wall time.
 //   node --import tsx bench/verify.ts [--runs N]     (after `npm run build`)
 import {spawnSync} from 'node:child_process';
 import {dirname, join} from 'node:path';
@@ -9,7 +10,7 @@ import {fileURLToPath} from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const KV = '6.12.115+deb12-amd64';
 const args = process.argv.slice(2);
-const runs = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 3;
+const runs = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 5;
 const cli = join(here, '../dist/cli.js');
 
 function timed(file: string, argv: string[]): {seconds: number; status: number | null; rssKb: number} {

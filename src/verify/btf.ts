@@ -60,12 +60,20 @@ export function parseBtf(bytes: Uint8Array, base?: Btf): Btf {
 		if (strLen === 0 || bytes[hdrLen + strOff + strLen - 1] !== 0) throw new BtfError('Invalid string section');
 		if (!base && bytes[hdrLen + strOff] !== 0) throw new BtfError('Invalid string section');
 	}
+	const startId = base ? base.startId + base.count : 1;
+	const startStrOff = base ? base.startStrOff + base.strLen : 0;
 	// every record is at least 12 bytes
 	const offsets = new Uint32Array(Math.floor(typeLen / 12));
+	const count = scanTypes(v, hdrLen + typeOff, hdrLen + typeOff + typeLen, offsets);
+	return {bytes, view: v, offsets: offsets.subarray(0, count), count, startId, strOff: hdrLen + strOff, strLen, startStrOff, base};
+}
+
+/** The type section walk: each record's offset into `offsets`; returns how many. Its own function, with nothing after
+ * the loop: V8 compiles a hot loop on the fly (OSR) together with the rest of its function, and code after the loop
+ * that had never run then deoptimized on every call (once per module). */
+function scanTypes(v: DataView, start: number, end: number, offsets: Uint32Array): number {
 	let count = 0;
-	let p = hdrLen + typeOff;
-	const end = hdrLen + typeOff + typeLen;
-	while (p < end) {
+	for (let p = start; p < end;) {
 		if (p + 12 > end) throw new BtfError('Type section truncated');
 		const info = v.getUint32(p + 4, true);
 		const kind = (info >>> 24) & 0x1f;
@@ -74,8 +82,7 @@ export function parseBtf(bytes: Uint8Array, base?: Btf): Btf {
 		p += 12 + extraSize(kind, info & 0xffff);
 		if (p > end) throw new BtfError('Type section truncated');
 	}
-	const startId = base ? base.startId + base.count : 1;
-	return {bytes, view: v, offsets: offsets.subarray(0, count), count, startId, strOff: hdrLen + strOff, strLen, startStrOff: base ? base.startStrOff + base.strLen : 0, base};
+	return count;
 }
 
 export const btfTypeCount = (b: Btf): number => b.startId + b.count;
