@@ -36,12 +36,22 @@ export interface LoadOptions {
 export type Decompress = (data: Uint8Array, algorithm: Algorithm, opts: {maxOutput: number}) => Promise<Buffer>;
 
 const baseCache = new Map<string, Btf>();
-/** The image the kernel's decompressor produces for each module in turn: read synchronously, never kept. */
+/** Where the kernel's decompressor puts each module's image in turn, leased for one load (loads interleave at their
+ * awaits: on the main thread's inline pool, or a worker's queued messages); never kept past it. */
 const imageScratch = new Scratch();
 
 const f = (code: string, severity: Severity, message: string): Finding => ({code, severity, message});
 
 export async function loadImage(bytes: Buffer, path: string, o: LoadOptions, decompress: Decompress): Promise<Loaded> {
+	const into = imageScratch.acquire();
+	try {
+		return await loadInto(bytes, path, o, decompress, into);
+	} finally {
+		into?.release();
+	}
+}
+
+async function loadInto(bytes: Buffer, path: string, o: LoadOptions, decompress: Decompress, into: Scratch | undefined): Promise<Loaded> {
 	const findings: Finding[] = [];
 	const out: Loaded = {path, module: moduleNameOf(path), algorithm: null, findings};
 	if (bytes.length === 0) {
@@ -53,7 +63,7 @@ export async function loadImage(bytes: Buffer, path: string, o: LoadOptions, dec
 	if (format === 'elf') image = bytes;
 	else if (format === 'xz' || format === 'zstd' || format === 'gzip') {
 		out.algorithm = format;
-		image = await decompressForLoad(bytes, format, path, o, decompress, findings);
+		image = await decompressForLoad(bytes, format, path, o, decompress, findings, into);
 		if (bytes.length > SIG_MAGIC.length && bytes.subarray(bytes.length - SIG_MAGIC.length).equals(SIG_MAGIC)) {
 			findings.push(f('SIG_AFTER_COMPRESSION', o.enforce ? 'error' : 'warning',
 				`the signature was appended after compression: the kernel checks the decompressed image, which is unsigned${o.enforce ? ' ("Loading of unsigned module is rejected")' : ' (it taints the kernel)'}; sign the plain .ko, then compress (kmodpress compress refuses such files)`));
@@ -89,13 +99,13 @@ export async function loadImage(bytes: Buffer, path: string, o: LoadOptions, dec
 	return out;
 }
 
-async function decompressForLoad(bytes: Buffer, alg: Algorithm, path: string, o: LoadOptions, decompress: Decompress, findings: Finding[]): Promise<Buffer | undefined> {
+async function decompressForLoad(bytes: Buffer, alg: Algorithm, path: string, o: LoadOptions, decompress: Decompress, findings: Finding[], into: Scratch | undefined): Promise<Buffer | undefined> {
 	const kernelAlg = o.decompressor.algorithm;
 	const kmod = o.kmod;
 	const maxOutput = o.maxOutput;
 	const fix = `recompress it as the kernel expects: kmodpress recompress --kernel ${o.release}`;
 	if (alg === kernelAlg) {
-		const k = await decodeAsKernel(bytes, o.decompressor, {maxOutput, into: imageScratch});
+		const k = await decodeAsKernel(bytes, o.decompressor, {maxOutput, ...(into ? {into} : {})});
 		if (!k.ok) {
 			const code = k.bomb ? 'DECOMPRESSION_BOMB' : 'KERNEL_DECOMPRESS';
 			let userspace = '';

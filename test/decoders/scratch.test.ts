@@ -7,6 +7,8 @@ import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {decodeAsKernel} from '../../src/decoders/index.js';
 import {Scratch} from '../../src/decoders/scratch.js';
+import {loadImage} from '../../src/verify/load.js';
+import {readFileSync} from 'node:fs';
 import type {KernelDecompressor} from '../../src/types.js';
 import {DEBIAN_MODDIR} from '../helpers/paths.js';
 
@@ -44,6 +46,14 @@ test('through the scratch buffer: a truncated file and a bomb get the verdicts t
 	const c = await decodeAsKernel(bomb, DEBIAN, {into, maxOutput: 8 << 20});
 	assert.is(c.ok, false);
 	assert.is(c.bomb, true);
+});
+
+test('two loads in flight at once (the inline pool, a worker\'s queue) each analyse their own image', async () => {
+	const files = ['kernel/lib/crc8.ko.xz', 'kernel/drivers/net/dummy.ko.xz', 'kernel/lib/crc-itu-t.ko.xz'];
+	const o = {decompressor: DEBIAN, kmod: {version: 30, features: {XZ: true}}, release: 'test', enforce: false, maxOutput: 1 << 30};
+	const loaded = await Promise.all(files.map((rel) => loadImage(readFileSync(join(DEBIAN_MODDIR, rel)), rel, o, async () => Buffer.alloc(0))));
+	assert.equal(loaded.map((l) => l.module), ['crc8', 'dummy', 'crc_itu_t']);
+	assert.equal(loaded.map((l) => l.facts?.modinfo.name?.[0]), ['crc8', 'dummy', 'crc_itu_t']);
 });
 
 test.run();
