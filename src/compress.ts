@@ -15,6 +15,7 @@ import {liblzmaDecode} from './decoders/xz-kernel.js';
 import {decodeZstdAsKernel} from './decoders/zstd-kernel.js';
 import {lstatSync, readFileSync} from 'node:fs';
 import {missingFromModulesDep, runDepmod, type DepmodRun} from './depmod.js';
+import {mapLimit} from './map-limit.js';
 import {isKmodpressError, KmodpressError} from './errors.js';
 import {acquireKernelLock} from './fs/lock.js';
 import {readSecurityXattrs, recoverInterrupted, removeStaleName, replaceFile} from './fs/safe-replace.js';
@@ -273,19 +274,6 @@ function byteBudget(limit: number): {acquire(n: number): Promise<void>; release(
 			}
 		},
 	};
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-	const out: R[] = new Array(items.length);
-	let next = 0;
-	const worker = async (): Promise<void> => {
-		while (next < items.length) {
-			const i = next++;
-			out[i] = await fn(items[i]!);
-		}
-	};
-	await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker));
-	return out;
 }
 
 interface Ctx {

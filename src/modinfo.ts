@@ -5,18 +5,49 @@ import type {ElfFile} from './elf/reader.js';
 
 export type Modinfo = Map<string, string[]>;
 
-export function parseModinfoBytes(bytes: Uint8Array): Modinfo {
+/** The "key=value" entries, in order. With `keys`, only those keys are decoded (the verifier reads a handful; a
+ * driver's .modinfo holds hundreds of aliases): each entry is read off the bytes, no string for what is skipped. */
+export function parseModinfoBytes(bytes: Uint8Array, keys?: ReadonlySet<string>): Modinfo {
 	const out: Modinfo = new Map();
-	const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-	for (const entry of text.split('\0')) {
-		const eq = entry.indexOf('=');
-		if (eq <= 0) continue;
-		const k = entry.slice(0, eq);
-		const list = out.get(k);
-		if (list) list.push(entry.slice(eq + 1));
-		else out.set(k, [entry.slice(eq + 1)]);
+	const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+	const filter = keys ? keyFilter(keys) : undefined;
+	const n = bytes.length;
+	for (let i = 0; i < n;) {
+		let e = i;
+		while (e < n && bytes[e] !== 0) e++;
+		// the key is what precedes the first '='; an entry without one, or with an empty key, is skipped
+		if (e > i && (!filter || filter.first[bytes[i]!] === 1)) {
+			const limit = filter ? Math.min(e, i + filter.longest + 1) : e;
+			let eq = i;
+			while (eq < limit && bytes[eq] !== 0x3d) eq++;
+			if (eq > i && eq < limit) {
+				const key = buf.toString('latin1', i, eq);
+				if (!keys || keys.has(key)) {
+					const value = buf.toString('latin1', eq + 1, e);
+					const list = out.get(key);
+					if (list) list.push(value);
+					else out.set(key, [value]);
+				}
+			}
+		}
+		i = e + 1;
 	}
 	return out;
+}
+
+/** For a key set: which first bytes can start one of its keys, and the longest. */
+const filters = new WeakMap<ReadonlySet<string>, {first: Uint8Array; longest: number}>();
+function keyFilter(keys: ReadonlySet<string>): {first: Uint8Array; longest: number} {
+	let f = filters.get(keys);
+	if (!f) {
+		f = {first: new Uint8Array(256), longest: 0};
+		for (const k of keys) {
+			if (k.length > 0) f.first[k.charCodeAt(0) & 0xff] = 1;
+			f.longest = Math.max(f.longest, k.length);
+		}
+		filters.set(keys, f);
+	}
+	return f;
 }
 
 export function readModinfo(elf: ElfFile): Modinfo {

@@ -91,7 +91,7 @@ export function createCodecPool(opts: {threads?: number; eager?: boolean} = {}):
 		decompress: (data, algorithm, o) => submit({op: 'decompress', data, algorithm, maxOutput: o.maxOutput}),
 		// the file's bytes move to the worker (no copy) when they own their memory, as readModuleFile's do
 		kernelDecode: (data, decompressor, o) => submit<KernelDecode>({op: 'kernelDecode', data, decompressor, maxOutput: o.maxOutput}).then((k) => ({
-			...k, ...(k.data ? {data: Buffer.from(k.data.buffer, k.data.byteOffset, k.data.byteLength)} : {}), ...(k.partial ? {partial: Buffer.from(k.partial.buffer, k.partial.byteOffset, k.partial.byteLength)} : {}),
+			...k, ...(k.data ? {data: asBuffer(k.data)} : {}), ...(k.partial ? {partial: asBuffer(k.partial)} : {}),
 		})),
 		compressChecked: (image, params, decompressor, o) => submit<CheckedEncode & {image: Uint8Array; data: Uint8Array}>({op: 'compressChecked', data: image, params, decompressor, maxOutput: o.maxOutput}, movable(image)).then((r) => ({
 			...r, data: asBuffer(r.data), image: asBuffer(r.image),

@@ -56,3 +56,9 @@ export async function resolveTarget(ctx: CommandContext, overrides?: PolicyOverr
 	const policy = policyFromFiles(target, files, await detectKmod(), overrides, opts);
 	return {target, files, policy};
 }
+
+/** A command given paths that hold no module: a usage error (raised before any output, so stdout stays one document). */
+export function noModuleError(ctx: CommandContext, report: {modules: readonly unknown[]; errors: readonly unknown[]}): KmodpressError | undefined {
+	if (report.modules.length > 0 || report.errors.length > 0 || ctx.positionals.length === 0) return undefined;
+	return new KmodpressError('E_USAGE', `no module (*.ko, *.ko.gz, *.ko.xz, *.ko.zst) under ${ctx.positionals.join(' ')}`, {fix: 'name module files or the directories that hold them'});
+}

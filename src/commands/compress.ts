@@ -1,11 +1,11 @@
 import type {CommandContext, CommandModule} from '../cli.js';
 import {compressModules} from '../compress.js';
-import {EXIT, KmodpressError} from '../errors.js';
+import {EXIT} from '../errors.js';
 import {formatCompressReport} from '../report/human.js';
 import {toJSON} from '../report/json.js';
 import type {Log} from '../types.js';
 import {loadSettings, SETTINGS_OPTIONS, SETTINGS_USAGE} from './_settings.js';
-import {resolveTarget, TARGET_OPTIONS, TARGET_USAGE} from './_target.js';
+import {noModuleError, resolveTarget, TARGET_OPTIONS, TARGET_USAGE} from './_target.js';
 
 const command: CommandModule = {
 	options: {...TARGET_OPTIONS, ...SETTINGS_OPTIONS, 'no-depmod': {type: 'boolean'}, 'dry-run': {type: 'boolean'}, 'no-verify': {type: 'boolean'}, 'sig-enforce': {type: 'boolean'}},
@@ -45,9 +45,8 @@ ${SETTINGS_USAGE}`,
 			log,
 		});
 		// before any output: one document on stdout, whatever happens
-		if (report.modules.length === 0 && report.errors.length === 0 && ctx.positionals.length > 0) {
-			throw new KmodpressError('E_USAGE', `no module (*.ko, *.ko.gz, *.ko.xz, *.ko.zst) under ${ctx.positionals.join(' ')}`, {fix: 'name module files or the directories that hold them'});
-		}
+		const none = noModuleError(ctx, report);
+		if (none) throw none;
 		if (ctx.values.json) ctx.stdout(`${toJSON(report)}\n`);
 		else {
 			if (ctx.values.verbose) for (const m of messages) ctx.stderr(`${m}\n`);

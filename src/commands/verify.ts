@@ -1,10 +1,10 @@
 import type {CommandContext, CommandModule} from '../cli.js';
-import {EXIT, KmodpressError} from '../errors.js';
+import {EXIT} from '../errors.js';
 import {formatVerifyReport} from '../report/human.js';
 import {toJSON} from '../report/json.js';
 import {verifyModules} from '../verify/index.js';
 import {loadSettings} from './_settings.js';
-import {resolveTarget, str, TARGET_OPTIONS, TARGET_USAGE} from './_target.js';
+import {noModuleError, resolveTarget, str, TARGET_OPTIONS, TARGET_USAGE} from './_target.js';
 
 const command: CommandModule = {
 	options: {...TARGET_OPTIONS, 'sig-enforce': {type: 'boolean'}, certificate: {type: 'string'}, threads: {type: 'string'}, boot: {type: 'boolean'}, 'kernel-image': {type: 'string'}},
@@ -34,9 +34,8 @@ ${TARGET_USAGE}
 			...(settings.threads ? {threads: settings.threads} : {}),
 			maxDecompressedBytes: settings.maxDecompressedBytes,
 		});
-		if (report.modules.length === 0 && report.errors.length === 0 && ctx.positionals.length > 0) {
-			throw new KmodpressError('E_USAGE', `no module (*.ko, *.ko.gz, *.ko.xz, *.ko.zst) under ${ctx.positionals.join(' ')}`, {fix: 'name module files or the directories that hold them'});
-		}
+		const none = noModuleError(ctx, report);
+		if (none) throw none;
 		let boot: import('../boot/verify-boot.js').BootVerifyReport | undefined;
 		if (ctx.values.boot) {
 			const {bootVerify} = await import('../boot/verify-boot.js');

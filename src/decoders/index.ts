@@ -28,8 +28,8 @@ export interface KernelDecode {
 
 export const DEFAULT_MAX_OUTPUT = 1 << 30;
 
-/** Decode `bytes` the way the kernel with `decompressor` would. The caller checks the algorithm matches first. */
-/** `into`: assemble the output in this reusable buffer (xz); `data` is then a view, valid until its next use. */
+/** Decode `bytes` the way the kernel with `decompressor` would. The caller checks the algorithm matches first.
+ * `into`: assemble the output in this reusable buffer (xz); `data` is then a view, valid until its next use. */
 export async function decodeAsKernel(bytes: Uint8Array, decompressor: KernelDecompressor, opts: {maxOutput?: number; algorithm?: Algorithm; into?: Scratch} = {}): Promise<KernelDecode> {
 	const maxOutput = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
 	const alg = opts.algorithm ?? decompressor.algorithm;

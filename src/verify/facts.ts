@@ -7,6 +7,7 @@
 // crosses to the main thread is a few strings and typed arrays (FactsWire), turned into maps there (unpackFacts).
 import {ElfFile, SHT_SYMTAB, type Section} from '../elf/reader.js';
 import {isKmodpressError, KmodpressError} from '../errors.js';
+import {parseModinfoBytes} from '../modinfo.js';
 import {readSignature, type SignatureInfo} from './signature.js';
 
 export interface ModuleExport {
@@ -112,36 +113,7 @@ const undefinedJoiner = new Joiner();
 const versionJoiner = new Joiner();
 
 const STB_WEAK = 2;
-const MODINFO_KEYS = new Set(['name', 'license', 'vermagic', 'depends', 'import_ns', 'sig_id', 'retpoline', 'intree', 'srcversion']);
-/** first bytes of MODINFO_KEYS: n l v d i s r */
-const MODINFO_FIRST = new Uint8Array(256);
-for (const k of MODINFO_KEYS) MODINFO_FIRST[k.charCodeAt(0)] = 1;
-
-/** The MODINFO_KEYS entries of .modinfo ("key=value\0"…); the others (aliases, parameters) are never decoded. */
-function readModinfo(b: Uint8Array): Record<string, string[]> {
-	const out: Record<string, string[]> = {};
-	const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-	const n = b.length;
-	for (let i = 0; i < n;) {
-		let e = i;
-		while (e < n && b[e] !== 0) e++;
-		if (e - i > 1 && MODINFO_FIRST[b[i]!] === 1) {
-			let eq = i + 1;
-			while (eq < e && eq - i <= 10 && b[eq] !== 0x3d) eq++;
-			if (eq < e && b[eq] === 0x3d) {
-				const key = buf.toString('latin1', i, eq);
-				if (MODINFO_KEYS.has(key)) {
-					const value = buf.toString('latin1', eq + 1, e);
-					const list = out[key];
-					if (list) list.push(value);
-					else out[key] = [value];
-				}
-			}
-		}
-		i = e + 1;
-	}
-	return out;
-}
+const MODINFO_KEYS: ReadonlySet<string> = new Set(['name', 'license', 'vermagic', 'depends', 'import_ns', 'sig_id', 'retpoline', 'intree', 'srcversion']);
 
 const u32 = (b: Uint8Array, o: number, le: boolean): number => (le
 	? (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0
@@ -316,7 +288,8 @@ export function analyzeImage(image: Uint8Array, file: string): FactsWire {
 		type: elf.type,
 		symtabCount,
 		modinfoCount,
-		modinfo: modinfo && modinfoCount === 1 ? readModinfo(elf.contents(modinfo)) : {},
+		// the keys the checks read (aliases and parameters would only cost a copy across the worker boundary)
+		modinfo: modinfo && modinfoCount === 1 ? Object.fromEntries(parseModinfoBytes(elf.contents(modinfo), MODINFO_KEYS)) : {},
 		thisModuleSize: thisModule?.size,
 		undefinedJoined: undefinedJoiner.toString(),
 		undefinedWeak: syms.weak,

@@ -15,6 +15,7 @@ import {decodeAsKernel} from '../decoders/index.js';
 import {parseZstdFrameHeader} from '../decoders/zstd-kernel.js';
 import {EM, ET_REL} from '../elf/reader.js';
 import {isKmodpressError} from '../errors.js';
+import {mapLimit} from '../map-limit.js';
 import {readModuleFile, walkModules} from '../fs/walk.js';
 import type {KernelConfig} from '../kernel/config.js';
 import type {KernelTarget} from '../kernel/discover.js';
@@ -348,17 +349,4 @@ function propagateDependencies(verdicts: ModuleVerdict[], given: Map<string, Loa
 }
 
 const hex8 = (n: number) => n.toString(16).padStart(8, '0');
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-	const out: R[] = new Array(items.length);
-	let next = 0;
-	const worker = async (): Promise<void> => {
-		while (next < items.length) {
-			const i = next++;
-			out[i] = await fn(items[i]!);
-		}
-	};
-	await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker));
-	return out;
-}
 
