@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up kmodpress on Debian 12, as root: the Debian packages it and its tests use, the npm dependencies (with
-# lzma-native compiled optimized), the build. With --test also the test fixtures and the kernel lab's tiny kernels,
-# cached outside the repo in $KMODPRESS_CACHE (default /var/cache/kmodpress-test) so later runs take seconds.
+# lzma-native compiled optimized), kmodpress's native xz decoder, the build. With --test also the test fixtures and
+# the kernel lab's tiny kernels, cached outside the repo in $KMODPRESS_CACHE (default /var/cache/kmodpress-test) so
+# later runs take seconds.
 # Idempotent: a second run installs and builds nothing new.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # package[=version] lists: what the main job needs, then what the tests add.
-base=(kmod xz-utils zstd gzip gcc make libc6-dev pahole "linux-headers-$KV=$DEBVER" "linux-image-$KV=$DEBVER")
+base=(kmod xz-utils zstd gzip gcc make libc6-dev liblzma-dev pahole "linux-headers-$KV=$DEBVER" "linux-image-$KV=$DEBVER")
 tests=(qemu-system-x86 busybox-static dkms "linux-source-6.12=$DEBVER" flex bison bc libelf-dev libssl-dev cpio openssl attr
 	initramfs-tools python3-minimal systemd)
 pkgs=("${base[@]}")
@@ -55,6 +56,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
 	echo "$sum" > "$stamp"
 fi
 node scripts/build-lzma.mjs
+node scripts/build-native.mjs --strict
 npx tsc -p tsconfig.json
 
 if [ "$want_test" = 1 ]; then

@@ -19,6 +19,8 @@ export interface CodecPool {
 	compressChecked(image: Buffer, params: CompressionParams, decompressor: KernelDecompressor, opts: {maxOutput: number}): Promise<CheckedEncode & {image: Buffer}>;
 	/** the verifier's per-file work: decode as the target's loader would and analyse the image (verify/load.ts) */
 	verifyLoad(data: Buffer, path: string, opts: LoadOptions): Promise<Loaded>;
+	/** its second half on an image decoded elsewhere (verify/lanes.ts): the image moves to the worker */
+	verifyAnalyse(image: Buffer, loaded: Loaded, opts: LoadOptions): Promise<Loaded>;
 	/** the certificates built into a kernel image (verify/image-certs.ts): it decodes the whole kernel */
 	imageCertificates(image: Buffer, path: string, opts: {maxOutput: number}): Promise<TrustedCertificate[]>;
 	close(): Promise<void>;
@@ -97,6 +99,7 @@ export function createCodecPool(opts: {threads?: number; eager?: boolean} = {}):
 			...r, data: asBuffer(r.data), image: asBuffer(r.image),
 		})),
 		verifyLoad: (data, path, o) => submit<Loaded>({op: 'verifyLoad', data, path, opts: o}, movable(data)),
+		verifyAnalyse: (image, loaded, o) => submit<Loaded>({op: 'verifyAnalyse', data: image, loaded, opts: o}, movable(image)),
 		imageCertificates: (image, path, o) => submit<TrustedCertificate[]>({op: 'imageCertificates', data: image, path, maxOutput: o.maxOutput}, movable(image)),
 		async close() {
 			closed = true;
@@ -108,7 +111,7 @@ export function createCodecPool(opts: {threads?: number; eager?: boolean} = {}):
 /** The same interface on the main thread: for a job of one or two modules, starting workers costs more than it saves. */
 export async function createInlinePool(): Promise<CodecPool> {
 	const {codecFor} = await import('./index.js');
-	const {loadImage} = await import('../verify/load.js');
+	const {analyseForLoad, loadImage} = await import('../verify/load.js');
 	const {decodeAsKernel} = await import('../decoders/index.js');
 	const {encodeChecked} = await import('./checked.js');
 	const {imageCertificatesOf} = await import('../verify/image-certs.js');
@@ -119,6 +122,7 @@ export async function createInlinePool(): Promise<CodecPool> {
 		kernelDecode: (data, decompressor, o) => decodeAsKernel(data, decompressor, o),
 		compressChecked: async (image, params, decompressor, o) => ({...await encodeChecked(image, params, decompressor, o.maxOutput), image}),
 		verifyLoad: (data, path, o) => loadImage(data, path, o, decompress),
+		verifyAnalyse: async (image, loaded, o) => analyseForLoad(loaded, image, o),
 		imageCertificates: (image, path, o) => imageCertificatesOf(image, path, o.maxOutput),
 		close: async () => {},
 	};

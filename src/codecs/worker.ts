@@ -1,11 +1,14 @@
 // A codec worker: zstd-napi is synchronous and liblzma is CPU-bound, so every (de)compression runs here, off the
 // main thread: compress, decompress, compressChecked (encode + decode back), kernelDecode, verifyLoad (verify/load.ts),
-// imageCertificates (verify/image-certs.ts); each request {id, op, …} gets {id, ok, value | data | error}.
+// verifyAnalyse (its second half), imageCertificates (verify/image-certs.ts); each request {id, op, …} gets
+// {id, ok, value | data | error}. Nothing here awaits a module import: a worker kept busy by synchronous requests
+// rarely gets to its event loop, and a request waiting on an import waited seconds behind the modules queued after it.
 import {parentPort} from 'node:worker_threads';
 import {isKmodpressError} from '../errors.js';
 import type {Algorithm, CompressionParams, KernelDecompressor} from '../types.js';
 import {decodeAsKernel} from '../decoders/index.js';
-import {loadImage, type LoadOptions} from '../verify/load.js';
+import {imageCertificatesOf} from '../verify/image-certs.js';
+import {analyseForLoad, loadImage, type Loaded, type LoadOptions} from '../verify/load.js';
 import {encodeChecked} from './checked.js';
 import {codecFor} from './index.js';
 import {movable} from './transfer.js';
@@ -15,6 +18,7 @@ type Request =
 	| {id: number; op: 'decompress'; data: Uint8Array; algorithm: Algorithm; maxOutput: number}
 	| {id: number; op: 'compressChecked'; data: Uint8Array; params: CompressionParams; decompressor: KernelDecompressor; maxOutput: number}
 	| {id: number; op: 'verifyLoad'; data: Uint8Array; path: string; opts: LoadOptions}
+	| {id: number; op: 'verifyAnalyse'; data: Uint8Array; loaded: Loaded; opts: LoadOptions}
 	| {id: number; op: 'kernelDecode'; data: Uint8Array; decompressor: KernelDecompressor; maxOutput: number}
 	| {id: number; op: 'imageCertificates'; data: Uint8Array; path: string; maxOutput: number};
 
@@ -34,12 +38,16 @@ parentPort!.on('message', async (req: Request) => {
 			return;
 		}
 		if (req.op === 'imageCertificates') {
-			const {imageCertificatesOf} = await import('../verify/image-certs.js');
 			parentPort!.postMessage({id: req.id, ok: true, value: await imageCertificatesOf(req.data, req.path, req.maxOutput)});
 			return;
 		}
 		if (req.op === 'verifyLoad') {
 			const value = await loadImage(Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength), req.path, req.opts, decompress);
+			parentPort!.postMessage({id: req.id, ok: true, value});
+			return;
+		}
+		if (req.op === 'verifyAnalyse') {
+			const value = analyseForLoad(req.loaded, Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength), req.opts);
 			parentPort!.postMessage({id: req.id, ok: true, value});
 			return;
 		}

@@ -3,7 +3,8 @@
 // would override the dictionary), the check the kernel's command names. Byte-identical to the xz CLI; tested on
 // Debian's 4230 shipped modules.
 import lzma from 'lzma-native';
-import {liblzmaDecode} from '../decoders/xz-kernel.js';
+import {liblzmaDecode, xzStreams} from '../decoders/xz-kernel.js';
+import {nativeXzDecodeExact} from '../decoders/xz-native.js';
 import {KmodpressError} from '../errors.js';
 import type {XzCheck, XzParams} from '../types.js';
 
@@ -98,10 +99,16 @@ export function compressXz(data: Uint8Array, params: XzParams): Promise<Buffer> 
 	return run(stream, data, Number.MAX_SAFE_INTEGER, 'while compressing');
 }
 
-/** What kmod's userspace xz path does: any check, any filter liblzma has, concatenated streams. */
 /** kmod's userspace xz path: every stream, any check and filter liblzma knows. Bounded: past maxOutput the output is
  * dropped as it is produced and the file refused (a decompression bomb never fills memory). */
 export function decompressXz(data: Uint8Array, opts: {maxOutput: number}): Promise<Buffer> {
+	const streams = xzStreams(data);
+	const size = streams?.reduce((a, s) => a + s.uncompressed, 0);
+	if (size !== undefined && size <= opts.maxOutput) {
+		// the common case in one native call (decoders/xz-native.ts); anything unexpected is decoded again below
+		const out = Buffer.allocUnsafeSlow(size);
+		if (nativeXzDecodeExact(data, out, true)) return Promise.resolve(out);
+	}
 	const r = liblzmaDecode(data, opts.maxOutput, true);
 	if (r.bomb) {
 		return Promise.reject(new KmodpressError('E_CODEC_BOMB', `xz data inflates past ${opts.maxOutput} bytes (a decompression bomb, or a module larger than the configured bound)`, {

@@ -21,7 +21,7 @@ PATHs are module files or directories. Without PATH: <root>/lib/modules/KV/{extr
 ${TARGET_USAGE}
   --sig-enforce       judge as a kernel booted with module.sig_enforce=1 (also: config sigEnforce)
   --certificate FILE  a trusted signing certificate (PEM or DER) besides <build>/certs/signing_key.x509
-  --threads N         worker threads for decompression (default: the number of CPUs)
+  --threads N         threads that decode and analyse (default: the number of CPUs): this one and N-1 workers
   --boot              also boot the target's kernel under QEMU and load the modules (see docs/lab.md)
   --kernel-image FILE the kernel image to boot (default: <root>/boot/vmlinuz-KV)`,
 	async run(ctx: CommandContext) {

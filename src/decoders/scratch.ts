@@ -24,6 +24,12 @@ export class Scratch {
 		if (size > this.buf.length) this.grow(Math.min(size, 64 << 20), 0);
 	}
 
+	/** The first `size` bytes, to be written whole (the native decoder writes into it); grows as needed. */
+	room(size: number): Buffer {
+		if (size > this.buf.length) this.grow(size, 0);
+		return this.buf.subarray(0, size);
+	}
+
 	/** Copy `chunk` to offset `at` (everything before `at` was appended before). */
 	append(at: number, chunk: Uint8Array): void {
 		if (at + chunk.length > this.buf.length) this.grow(at + chunk.length, at);

@@ -14,6 +14,7 @@ import lzma from 'lzma-native';
 import {crc32} from 'node:zlib';
 import type {KernelDecode} from './index.js';
 import type {Scratch} from './scratch.js';
+import {nativeXzDecodeExact} from './xz-native.js';
 
 export const XZ_STATUS = {OK: 0, STREAM_END: 1, UNSUPPORTED_CHECK: 2, MEM_ERROR: 3, MEMLIMIT_ERROR: 4, FORMAT_ERROR: 5, OPTIONS_ERROR: 6, DATA_ERROR: 7, BUF_ERROR: 8} as const;
 
@@ -175,6 +176,8 @@ export function liblzmaDecode(b: Uint8Array, maxOutput: number, concatenated = f
 	return {status: XZ_STATUS.DATA_ERROR, why: `corrupt data (${name || 'liblzma error'})`};
 }
 const LZMA_CONCATENATED = 0x08;
+/** what an index may make a reused buffer grow to (it is kept); a larger image gets memory of its own */
+const SCRATCH_MAX = 64 << 20;
 
 interface NativeStream {
 	streamDecoder_(memlimit: number | null, flags: number): void;
@@ -216,7 +219,13 @@ export function decodeXzAsKernel(b: Uint8Array, bcj: ReadonlySet<string>, maxOut
 		if (h.status !== XZ_STATUS.OK) return fail(h.status, h.why);
 		notes.push('the end of the file is not a valid xz index/footer (truncated, or bytes appended after the stream)');
 	}
-	into?.reserve(streams?.[0]?.uncompressed ?? 0);
+	const size = streams?.[0]?.uncompressed;
+	if (size !== undefined) {
+		// the common case in one native call (decoders/xz-native.ts); anything unexpected is decoded again below
+		const out = into && size <= SCRATCH_MAX ? into.room(size) : Buffer.allocUnsafeSlow(size);
+		if (nativeXzDecodeExact(b, out, false)) return {ok: true, algorithm: 'xz', message: 'decompressed by the kernel', reason: '', data: out, notes};
+	}
+	into?.reserve(size ?? 0);
 	const r = liblzmaDecode(b, maxOutput, false, into);
 	if (r.bomb) return {ok: false, algorithm: 'xz', message: 'inflates too far', reason: `${r.why} (a decompression bomb?)`, notes, bomb: true};
 	if (r.status !== XZ_STATUS.STREAM_END) return {...fail(r.status, r.why), ...(r.data ? {partial: r.data} : {})};

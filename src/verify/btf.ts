@@ -201,7 +201,9 @@ export function checkBtf(b: Btf): string | undefined {
 				if (kind === K.TYPEDEF && sizeOrType >= total) return `${where(b, i)} Invalid type_id`;
 				if (kind === K.FUNC && kindOf(b, sizeOrType) !== K.FUNC_PROTO) return `${where(b, i)} Invalid type_id`;
 				break;
-			case K.PTR: case K.VOLATILE: case K.CONST: case K.RESTRICT: case K.TYPE_TAG:
+			// one case for every kind that only refers to a type (a rare kind given its own case would, the first time a
+			// module has one, throw away the compiled code of this whole loop: it had never run there)
+			case K.PTR: case K.VOLATILE: case K.CONST: case K.RESTRICT: case K.TYPE_TAG: case K.VAR: case K.DECL_TAG:
 				if (sizeOrType >= total) return `${where(b, i)} Invalid type_id`;
 				break;
 			case K.ARRAY: {
@@ -222,9 +224,6 @@ export function checkBtf(b: Btf): string | undefined {
 					const pk = pType ? kindOf(b, pType) : 0;
 					if (pk === K.FUNC || pk === K.DATASEC) return `${where(b, i)} Invalid arg type`;
 				}
-				break;
-			case K.VAR: case K.DECL_TAG:
-				if (sizeOrType >= total) return `${where(b, i)} Invalid type_id`;
 				break;
 			case K.DATASEC:
 				for (let m = 0; m < vlen; m++) {

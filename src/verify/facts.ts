@@ -62,7 +62,7 @@ export interface ModuleFacts extends CommonFacts {
 	versions: Map<string, number> | undefined;
 }
 
-export const undefinedNamesOf = (w: FactsWire): string[] => (w.undefinedWeak.length === 0 ? [] : w.undefinedJoined.split('\0'));
+const undefinedNamesOf = (w: FactsWire): string[] => (w.undefinedWeak.length === 0 ? [] : w.undefinedJoined.split('\0'));
 
 export function unpackFacts(w: FactsWire): ModuleFacts {
 	const {undefinedJoined: _u, versionsJoined, btf: _btf, ...rest} = w;

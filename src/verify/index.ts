@@ -10,7 +10,7 @@ import {availableParallelism} from 'node:os';
 import {statSync} from 'node:fs';
 import {join, relative} from 'node:path';
 import {createCodecPool, createInlinePool, type CodecPool} from '../codecs/pool.js';
-import {detectFormat} from '../codecs/index.js';
+import {codecFor, detectFormat} from '../codecs/index.js';
 import {decodeAsKernel} from '../decoders/index.js';
 import {parseZstdFrameHeader} from '../decoders/zstd-kernel.js';
 import {EM, ET_REL} from '../elf/reader.js';
@@ -26,7 +26,8 @@ import type {Algorithm, Finding, Log, Severity} from '../types.js';
 import {silentLog} from '../types.js';
 import {kernelImageCertificates, loadVerifyContext, smallestInTreeModule, type VerifyContext} from './context.js';
 import type {Loaded} from './load.js';
-import {undefinedNamesOf, unpackFacts} from './facts.js';
+import {unpackFacts} from './facts.js';
+import {withThisThread} from './lanes.js';
 import {describeSigner, SIG_MAGIC, signerMatches} from './signature.js';
 import {type Export, licenseIsGplCompatible, moduleNameOf} from './symvers.js';
 
@@ -63,6 +64,9 @@ export interface VerifyReport {
 }
 
 
+/** kmod's userspace decompression, for a file whose algorithm is not the kernel's */
+const userspaceDecompress = (data: Uint8Array, algorithm: Algorithm, o: {maxOutput: number}): Promise<Buffer> => codecFor(algorithm).decompress(data, o);
+
 const OUT_OF_TREE_DIRS = ['extra', 'updates', 'weak-updates'];
 const f = (code: string, severity: Severity, message: string): Finding => ({code, severity, message});
 
@@ -73,8 +77,10 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 	const paths = opts.paths.length > 0 ? [...opts.paths] : OUT_OF_TREE_DIRS.map((d) => join(target.moduleDir, d));
 	const walked = await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0});
 	const errors: VerifyReport['errors'] = walked.errors.map((e) => ({code: e.code, ...(e.file ? {file: e.file} : {}), message: e.message, ...(e.fix ? {fix: e.fix} : {})}));
-	// workers start now and load their code while this thread reads what it knows of the kernel (config, vmlinux BTF)
-	const pool = opts.pool ?? (walked.modules.length <= 2 ? await createInlinePool() : createCodecPool({threads: opts.threads ?? availableParallelism(), eager: true}));
+	// workers start now and load their code while this thread reads what it knows of the kernel (config, vmlinux BTF);
+	// this thread is one of the `threads` lanes (lanes.ts): N-1 workers, or none for a module or two
+	const lanes = opts.threads ?? availableParallelism();
+	const pool = opts.pool ?? (walked.modules.length <= 2 || lanes <= 1 ? await createInlinePool() : withThisThread(createCodecPool({threads: lanes - 1, eager: true}), userspaceDecompress));
 	const ctx = loadVerifyContext({target, policy, config: opts.config, ...(opts.sigEnforce ? {sigEnforce: true} : {}), ...(opts.certificate ? {certificate: opts.certificate} : {}), ...(opts.sysRoot ? {sysRoot: opts.sysRoot} : {})});
 	let early: Promise<VerifyContext['certificates']> | undefined;
 	try {
@@ -93,11 +99,11 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 		// feeding the others); for a few modules, only if one turns out to be signed
 		const imageCerts = (): Promise<VerifyContext['certificates']> => trustedImageCertificates(target, ctx.release, pool);
 		early = !ctx.buildCertificate && files.length > 50 ? imageCerts() : undefined;
-		// a deep queue keeps both workers busy while the main thread reads files or reads the kernel image
-		const loading = mapLimit(order, Math.max(16, (opts.threads ?? availableParallelism()) * 8), async (i) => {
+		// a deep queue keeps every lane busy (lanes.ts decides where each module goes)
+		const loading = mapLimit(order, Math.max(16, lanes * 8), async (i) => {
 			loaded[i] = await loadModule(files[i]!, ctx, policy, pool, maxOutput);
 		});
-		// Module.symvers is parsed while the workers decode (this thread is mostly idle then)
+		// Module.symvers is parsed while the workers decode
 		setImmediate(() => ctx.symvers);
 		await loading;
 
@@ -115,23 +121,27 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 		}
 
 		// exporters: Module.symvers (vmlinux and in-tree modules), then installed modules it does not cover, then the
-		// modules given (a module given replaces the installed one of the same name)
-		const exports = new Map<string, Export>(ctx.symvers?.exports ?? []);
+		// modules given (a module given replaces the installed one of the same name). The installed modules outside
+		// Module.symvers are read only when a symbol is found nowhere else, which the checks find out as they go.
 		const given = new Map<string, Loaded>();
 		for (const l of loaded) if (l.facts && !given.has(l.module)) given.set(l.module, l);
-		const givenExports = new Set<string>();
-		for (const l of given.values()) for (const e of l.facts!.exports) givenExports.add(e.symbol);
-		const unresolved = loaded.some((l) => l.facts && undefinedNamesOf(l.facts).some((n) => !exports.has(n) && !givenExports.has(n)));
-		const symversModules = new Set([...(ctx.symvers?.exports.values() ?? [])].map((e) => e.module));
-		if (unresolved || !ctx.symvers) {
+		const exportsWith = (installedExtra: readonly Loaded[]): Map<string, Export> => {
+			const exports = new Map<string, Export>(ctx.symvers?.exports ?? []);
+			for (const l of installedExtra) addExports(exports, l, join(ctx.moduleDir, ctx.installed.get(l.module)?.rel ?? l.path));
+			for (const l of given.values()) addExports(exports, l, l.path);
+			return exports;
+		};
+		const lookups = {missing: 0};
+		let exports = exportsWith([]);
+		let verdicts = loaded.map((l) => checkModule(l, ctx, exports, given, lookups));
+		if (lookups.missing > 0 || !ctx.symvers) {
+			const symversModules = new Set([...(ctx.symvers?.exports.values() ?? [])].map((e) => e.module));
 			const extra = [...ctx.installed.values()].filter((m) => !given.has(m.name) && !symversModules.has(m.name));
-			const parsed = await mapLimit(extra, Math.max(2, (opts.threads ?? availableParallelism()) * 2),
+			const parsed = await mapLimit(extra, Math.max(2, lanes * 2),
 				(m) => loadModule(join(ctx.moduleDir, m.rel), ctx, policy, pool, maxOutput));
-			for (const l of parsed) addExports(exports, l, join(ctx.moduleDir, ctx.installed.get(l.module)?.rel ?? l.path));
+			exports = exportsWith(parsed);
+			verdicts = loaded.map((l) => checkModule(l, ctx, exports, given));
 		}
-		for (const l of given.values()) addExports(exports, l, l.path);
-
-		const verdicts = loaded.map((l) => checkModule(l, ctx, exports, given));
 		propagateDependencies(verdicts, given, ctx);
 		return {kernel: ctx.release, modules: verdicts, sources: contextSources(ctx), errors};
 	} finally {
@@ -184,8 +194,9 @@ async function loadModule(path: string, ctx: VerifyContext, policy: Policy, pool
 	return l;
 }
 
-/** The kernel's load-time checks on one analysed module. Pure given the context and the exporters. */
-export function checkModule(l: Loaded, ctx: VerifyContext, exports: Map<string, Export>, given: Map<string, Loaded>): ModuleVerdict {
+/** The kernel's load-time checks on one analysed module. Pure given the context and the exporters; `lookups.missing`
+ * counts the undefined symbols (weak ones too) that no exporter has. */
+export function checkModule(l: Loaded, ctx: VerifyContext, exports: Map<string, Export>, given: Map<string, Loaded>, lookups?: {missing: number}): ModuleVerdict {
 	const findings = [...l.findings];
 	const directDeps = new Set<string>();
 	const verdict = (): ModuleVerdict => ({path: l.path, module: l.module, loadable: !findings.some((x) => x.severity === 'error'), depends: [...directDeps], findings});
@@ -278,6 +289,7 @@ export function checkModule(l: Loaded, ctx: VerifyContext, exports: Map<string, 
 		if (name === '_GLOBAL_OFFSET_TABLE_' && facts.machine === 3) continue;
 		const e = exports.get(name);
 		if (!e) {
+			if (lookups) lookups.missing++;
 			if (facts.undefinedWeak[i] !== 1) unknown.push(name);
 			continue;
 		}

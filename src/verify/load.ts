@@ -45,24 +45,27 @@ const f = (code: string, severity: Severity, message: string): Finding => ({code
 export async function loadImage(bytes: Buffer, path: string, o: LoadOptions, decompress: Decompress): Promise<Loaded> {
 	const into = imageScratch.acquire();
 	try {
-		return await loadInto(bytes, path, o, decompress, into);
+		const d = await decodeForLoad(bytes, path, o, decompress, into);
+		return d.image ? analyseForLoad(d.loaded, d.image, o) : d.loaded;
 	} finally {
 		into?.release();
 	}
 }
 
-async function loadInto(bytes: Buffer, path: string, o: LoadOptions, decompress: Decompress, into: Scratch | undefined): Promise<Loaded> {
+/** The first half of a load: the image the kernel gets (decoded by its decompressor, or kmod's), with the findings
+ * on the way there; no image when it gets none. With `into`, the image is a view of that scratch buffer. */
+export async function decodeForLoad(bytes: Buffer, path: string, o: LoadOptions, decompress: Decompress, into?: Scratch): Promise<{loaded: Loaded; image?: Buffer}> {
 	const findings: Finding[] = [];
-	const out: Loaded = {path, module: moduleNameOf(path), algorithm: null, findings};
+	const loaded: Loaded = {path, module: moduleNameOf(path), algorithm: null, findings};
 	if (bytes.length === 0) {
 		findings.push(f('ELF_INVALID', 'error', 'empty file; the kernel says "Invalid ELF header" (ENOEXEC): reinstall the module'));
-		return out;
+		return {loaded};
 	}
 	const format = detectFormat(bytes);
 	let image: Buffer | undefined;
 	if (format === 'elf') image = bytes;
 	else if (format === 'xz' || format === 'zstd' || format === 'gzip') {
-		out.algorithm = format;
+		loaded.algorithm = format;
 		image = await decompressForLoad(bytes, format, path, o, decompress, findings, into);
 		if (bytes.length > SIG_MAGIC.length && bytes.subarray(bytes.length - SIG_MAGIC.length).equals(SIG_MAGIC)) {
 			findings.push(f('SIG_AFTER_COMPRESSION', o.enforce ? 'error' : 'warning',
@@ -70,13 +73,19 @@ async function loadInto(bytes: Buffer, path: string, o: LoadOptions, decompress:
 		}
 	} else {
 		findings.push(f('ELF_INVALID', 'error', `not an ELF module nor a gzip/xz/zstd compressed one (starts with ${bytes.subarray(0, 6).toString('hex')}); the kernel says "Invalid ELF header" (ENOEXEC): reinstall the module`));
-		return out;
+		return {loaded};
 	}
-	if (!image) return out;
+	return image ? {loaded, image} : {loaded};
+}
+
+/** The second half: the facts of the image (ELF, .modinfo, symbols, signature, BTF against the vmlinux base), added
+ * to what decodeForLoad found. Synchronous, and keeps nothing that points into the image. */
+export function analyseForLoad(loaded: Loaded, image: Buffer, o: LoadOptions): Loaded {
+	const {path, findings} = loaded;
 	const r = tryAnalyze(image, path);
 	if ('error' in r) {
 		findings.push(f('ELF_INVALID', 'error', `${r.error.replace(`${path}: `, '')}; the kernel refuses it (ENOEXEC): reinstall or rebuild the module`));
-		return out;
+		return loaded;
 	}
 	const facts = r.facts;
 	if (facts.btf && !facts.btfBase && o.btfBase) {
@@ -93,10 +102,10 @@ async function loadInto(bytes: Buffer, path: string, o: LoadOptions, decompress:
 		}
 	}
 	facts.btf = undefined; // a view into the image: checked here, not sent back
-	out.facts = facts;
+	loaded.facts = facts;
 	const name = r.facts.modinfo.name?.[0];
-	if (name) out.module = name.replace(/-/g, '_');
-	return out;
+	if (name) loaded.module = name.replace(/-/g, '_');
+	return loaded;
 }
 
 async function decompressForLoad(bytes: Buffer, alg: Algorithm, path: string, o: LoadOptions, decompress: Decompress, findings: Finding[], into: Scratch | undefined): Promise<Buffer | undefined> {

@@ -1,5 +1,6 @@
 // The whole of Debian's installed 6.12 tree through the verifier: every module loadable with its dependencies, no
-// warning or error at all (a false alarm here would be a false alarm on every Debian machine).
+// warning or error at all (a false alarm here would be a false alarm on every Debian machine). And the same report
+// whichever thread decodes and analyses each module.
 import {spawnSync} from 'node:child_process';
 import {readFileSync} from 'node:fs';
 import {join} from 'node:path';
@@ -33,6 +34,23 @@ test('verify /lib/modules/6.12.115+deb12-amd64/kernel: 4230 modules, all loadabl
 	const ext4 = report.modules.find((m) => m.module === 'ext4')!;
 	assert.equal([...ext4.depends].sort(), ['crc16', 'jbd2', 'mbcache']);
 	console.log(`verified ${report.modules.length} modules in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+});
+
+test('the same report wherever each module is decoded: this thread alone, this thread and one worker, two workers, without the native xz decoder', () => {
+	// kernel/fs and kernel/net: 600+ modules that use each other's symbols
+	const run = (threads: string, env: Record<string, string> = {}) => {
+		const r = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../src/cli.ts'), 'verify', '--kernel', DEBIAN_KV, '--json', '--threads', threads,
+			join(DEBIAN_MODDIR, 'kernel/fs'), join(DEBIAN_MODDIR, 'kernel/net')], {encoding: 'utf8', maxBuffer: 1 << 28, env: {...process.env, ...env}});
+		assert.is(r.status, 0, r.stderr.slice(0, 2000));
+		return r.stdout;
+	};
+	const lanes = run('2');
+	const report = JSON.parse(lanes) as {modules: {module: string; depends: string[]}[]};
+	assert.ok(report.modules.length > 600, `${report.modules.length} modules`);
+	assert.ok(report.modules.some((m) => m.depends.length > 0));
+	assert.fixture(run('1'), lanes);
+	assert.fixture(run('3'), lanes);
+	assert.fixture(run('2', {KMODPRESS_NO_NATIVE_XZ: '1'}), lanes);
 });
 
 test.run();
