@@ -4,7 +4,7 @@
 // Debian's 4230 shipped modules.
 import lzma from 'lzma-native';
 import {liblzmaDecode, xzStreams} from '../decoders/xz-kernel.js';
-import {nativeXzDecodeExact} from '../decoders/xz-native.js';
+import {nativeXzDecodeExact, nativeXzVersion} from '../decoders/xz-native.js';
 import {KmodpressError} from '../errors.js';
 import type {XzCheck, XzParams} from '../types.js';
 
@@ -102,8 +102,7 @@ export function compressXz(data: Uint8Array, params: XzParams): Promise<Buffer> 
 /** kmod's userspace xz path: every stream, any check and filter liblzma knows. Bounded: past maxOutput the output is
  * dropped as it is produced and the file refused (a decompression bomb never fills memory). */
 export function decompressXz(data: Uint8Array, opts: {maxOutput: number}): Promise<Buffer> {
-	const streams = xzStreams(data);
-	const size = streams?.reduce((a, s) => a + s.uncompressed, 0);
+	const size = nativeXzVersion ? xzStreams(data)?.reduce((a, s) => a + s.uncompressed, 0) : undefined;
 	if (size !== undefined && size <= opts.maxOutput) {
 		// the common case in one native call (decoders/xz-native.ts); anything unexpected is decoded again below
 		const out = Buffer.allocUnsafeSlow(size);

@@ -14,7 +14,7 @@ import lzma from 'lzma-native';
 import {crc32} from 'node:zlib';
 import type {KernelDecode} from './index.js';
 import type {Scratch} from './scratch.js';
-import {nativeXzDecodeExact} from './xz-native.js';
+import {nativeXzDecodeExact, nativeXzVersion} from './xz-native.js';
 
 export const XZ_STATUS = {OK: 0, STREAM_END: 1, UNSUPPORTED_CHECK: 2, MEM_ERROR: 3, MEMLIMIT_ERROR: 4, FORMAT_ERROR: 5, OPTIONS_ERROR: 6, DATA_ERROR: 7, BUF_ERROR: 8} as const;
 
@@ -220,7 +220,7 @@ export function decodeXzAsKernel(b: Uint8Array, bcj: ReadonlySet<string>, maxOut
 		notes.push('the end of the file is not a valid xz index/footer (truncated, or bytes appended after the stream)');
 	}
 	const size = streams?.[0]?.uncompressed;
-	if (size !== undefined) {
+	if (size !== undefined && nativeXzVersion) {
 		// the common case in one native call (decoders/xz-native.ts); anything unexpected is decoded again below
 		const out = into && size <= SCRATCH_MAX ? into.room(size) : Buffer.allocUnsafeSlow(size);
 		if (nativeXzDecodeExact(b, out, false)) return {ok: true, algorithm: 'xz', message: 'decompressed by the kernel', reason: '', data: out, notes};
