@@ -11,7 +11,7 @@ import {basename, dirname, join, relative} from 'node:path';
 import {createCodecPool, createInlinePool, type CodecPool} from './codecs/pool.js';
 import {detectFormat} from './codecs/index.js';
 import {decodeGzipAsKernel} from './decoders/gzip-kernel.js';
-import {liblzmaDecode} from './decoders/xz-kernel.js';
+import {decodeXz} from './decoders/xz-kernel.js';
 import {decodeZstdAsKernel} from './decoders/zstd-kernel.js';
 import {lstatSync, readFileSync} from 'node:fs';
 import {missingFromModulesDep, runDepmod, type DepmodRun} from './depmod.js';
@@ -215,7 +215,7 @@ function decodesToModule(path: string, maxOutput: number): boolean {
 	const isElf = (d: Buffer | undefined) => d !== undefined && d.length > 4 && d[0] === 0x7f && d[1] === 0x45 && d[2] === 0x4c && d[3] === 0x46;
 	if (format === 'elf') return true;
 	if (format === 'xz') {
-		const r = liblzmaDecode(bytes, maxOutput, true);
+		const r = decodeXz(bytes, maxOutput, true);
 		return r.status === 1 && isElf(r.data);
 	}
 	if (format === 'zstd') {

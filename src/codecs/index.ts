@@ -58,3 +58,6 @@ export function detectAlgorithm(bytes: Uint8Array): Algorithm | undefined {
 export function codecFor(algorithm: Algorithm): Codec {
 	return CODECS.find((c) => c.algorithm === algorithm)!;
 }
+
+/** kmod's userspace decompression of a module (verify/load.ts's Decompress). */
+export const decompressAs = (data: Uint8Array, algorithm: Algorithm, opts: {maxOutput: number}): Promise<Buffer> => codecFor(algorithm).decompress(data, opts);

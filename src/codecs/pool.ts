@@ -8,7 +8,7 @@ import type {Algorithm, CompressionParams, KernelDecompressor} from '../types.js
 import type {TrustedCertificate} from '../verify/image-certs.js';
 import type {Loaded, LoadOptions} from '../verify/load.js';
 import type {CheckedEncode} from './checked.js';
-import {movable} from './transfer.js';
+import {asBuffer, movable} from './transfer.js';
 
 export interface CodecPool {
 	compress(data: Uint8Array, params: CompressionParams): Promise<Buffer>;
@@ -42,7 +42,6 @@ function newWorker(): Worker {
 	return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`, {eval: true});
 }
 
-const asBuffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 /** `eager`: start every worker now (they take a few hundred ms to load their code), not on the first request. */
 export function createCodecPool(opts: {threads?: number; eager?: boolean} = {}): CodecPool {
@@ -60,7 +59,7 @@ export function createCodecPool(opts: {threads?: number; eager?: boolean} = {}):
 			if (!p) return;
 			pending.delete(msg.id);
 			if (--slot.busy === 0) w.unref(); // an idle pool never keeps the process alive
-			if (msg.ok) p.resolve(msg.value !== undefined ? msg.value : Buffer.from(msg.data!.buffer, msg.data!.byteOffset, msg.data!.byteLength));
+			if (msg.ok) p.resolve(msg.value !== undefined ? msg.value : asBuffer(msg.data!));
 			else p.reject(new KmodpressError(msg.error!.code, msg.error!.message, msg.error!.fix ? {fix: msg.error!.fix} : {}));
 		});
 		w.on('error', (e) => {
@@ -110,18 +109,17 @@ export function createCodecPool(opts: {threads?: number; eager?: boolean} = {}):
 
 /** The same interface on the main thread: for a job of one or two modules, starting workers costs more than it saves. */
 export async function createInlinePool(): Promise<CodecPool> {
-	const {codecFor} = await import('./index.js');
+	const {codecFor, decompressAs} = await import('./index.js');
 	const {analyseForLoad, loadImage} = await import('../verify/load.js');
 	const {decodeAsKernel} = await import('../decoders/index.js');
 	const {encodeChecked} = await import('./checked.js');
 	const {imageCertificatesOf} = await import('../verify/image-certs.js');
-	const decompress = (data: Uint8Array, algorithm: Algorithm, o: {maxOutput: number}) => codecFor(algorithm).decompress(data, o);
 	return {
 		compress: (data, params) => codecFor(params.algorithm).compress(data, params),
-		decompress,
+		decompress: decompressAs,
 		kernelDecode: (data, decompressor, o) => decodeAsKernel(data, decompressor, o),
 		compressChecked: async (image, params, decompressor, o) => ({...await encodeChecked(image, params, decompressor, o.maxOutput), image}),
-		verifyLoad: (data, path, o) => loadImage(data, path, o, decompress),
+		verifyLoad: (data, path, o) => loadImage(data, path, o, decompressAs),
 		verifyAnalyse: async (image, loaded, o) => analyseForLoad(loaded, image, o),
 		imageCertificates: (image, path, o) => imageCertificatesOf(image, path, o.maxOutput),
 		close: async () => {},

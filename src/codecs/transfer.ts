@@ -7,3 +7,6 @@ export function movable(...buffers: (Uint8Array | undefined)[]): ArrayBuffer[] {
 		.filter((b): b is Uint8Array => b !== undefined && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer))
 		.map((b) => b.buffer as ArrayBuffer);
 }
+
+/** A Buffer over the same memory (what arrives from another thread is a plain Uint8Array). */
+export const asBuffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);

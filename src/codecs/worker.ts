@@ -10,8 +10,8 @@ import {decodeAsKernel} from '../decoders/index.js';
 import {imageCertificatesOf} from '../verify/image-certs.js';
 import {analyseForLoad, loadImage, type Loaded, type LoadOptions} from '../verify/load.js';
 import {encodeChecked} from './checked.js';
-import {codecFor} from './index.js';
-import {movable} from './transfer.js';
+import {codecFor, decompressAs} from './index.js';
+import {asBuffer, movable} from './transfer.js';
 
 type Request =
 	| {id: number; op: 'compress'; data: Uint8Array; params: CompressionParams}
@@ -21,8 +21,6 @@ type Request =
 	| {id: number; op: 'verifyAnalyse'; data: Uint8Array; loaded: Loaded; opts: LoadOptions}
 	| {id: number; op: 'kernelDecode'; data: Uint8Array; decompressor: KernelDecompressor; maxOutput: number}
 	| {id: number; op: 'imageCertificates'; data: Uint8Array; path: string; maxOutput: number};
-
-const decompress = (data: Uint8Array, algorithm: Algorithm, o: {maxOutput: number}) => codecFor(algorithm).decompress(data, o);
 
 parentPort!.on('message', async (req: Request) => {
 	try {
@@ -42,12 +40,12 @@ parentPort!.on('message', async (req: Request) => {
 			return;
 		}
 		if (req.op === 'verifyLoad') {
-			const value = await loadImage(Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength), req.path, req.opts, decompress);
+			const value = await loadImage(asBuffer(req.data), req.path, req.opts, decompressAs);
 			parentPort!.postMessage({id: req.id, ok: true, value});
 			return;
 		}
 		if (req.op === 'verifyAnalyse') {
-			const value = analyseForLoad(req.loaded, Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength), req.opts);
+			const value = analyseForLoad(req.loaded, asBuffer(req.data), req.opts);
 			parentPort!.postMessage({id: req.id, ok: true, value});
 			return;
 		}

@@ -3,8 +3,7 @@
 // would override the dictionary), the check the kernel's command names. Byte-identical to the xz CLI; tested on
 // Debian's 4230 shipped modules.
 import lzma from 'lzma-native';
-import {liblzmaDecode, xzStreams} from '../decoders/xz-kernel.js';
-import {nativeXzDecodeExact, nativeXzVersion} from '../decoders/xz-native.js';
+import {decodeXz} from '../decoders/xz-kernel.js';
 import {KmodpressError} from '../errors.js';
 import type {XzCheck, XzParams} from '../types.js';
 
@@ -102,13 +101,7 @@ export function compressXz(data: Uint8Array, params: XzParams): Promise<Buffer> 
 /** kmod's userspace xz path: every stream, any check and filter liblzma knows. Bounded: past maxOutput the output is
  * dropped as it is produced and the file refused (a decompression bomb never fills memory). */
 export function decompressXz(data: Uint8Array, opts: {maxOutput: number}): Promise<Buffer> {
-	const size = nativeXzVersion ? xzStreams(data)?.reduce((a, s) => a + s.uncompressed, 0) : undefined;
-	if (size !== undefined && size <= opts.maxOutput) {
-		// the common case in one native call (decoders/xz-native.ts); anything unexpected is decoded again below
-		const out = Buffer.allocUnsafeSlow(size);
-		if (nativeXzDecodeExact(data, out, true)) return Promise.resolve(out);
-	}
-	const r = liblzmaDecode(data, opts.maxOutput, true);
+	const r = decodeXz(data, opts.maxOutput, true);
 	if (r.bomb) {
 		return Promise.reject(new KmodpressError('E_CODEC_BOMB', `xz data inflates past ${opts.maxOutput} bytes (a decompression bomb, or a module larger than the configured bound)`, {
 			fix: 'if the module is genuine, raise maxDecompressedBytes in /etc/kmodpress/config.json',

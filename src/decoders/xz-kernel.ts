@@ -179,6 +179,23 @@ const LZMA_CONCATENATED = 0x08;
 /** what an index may make a reused buffer grow to (it is kept); a larger image gets memory of its own */
 const SCRATCH_MAX = 64 << 20;
 
+/** liblzmaDecode's answer, the common case first: a file that decodes cleanly to exactly the size its index gives
+ * (`size`: of the first stream, or of every stream when `concatenated`; read from the index when not given) in one
+ * native call (xz-native.ts); anything else (no valid index, an error, another size) through liblzmaDecode. */
+export function decodeXz(b: Uint8Array, maxOutput: number, concatenated: boolean, o: {size?: number | undefined; into?: Scratch} = {}): ReturnType<typeof liblzmaDecode> {
+	let size = o.size;
+	if (size === undefined && nativeXzVersion) {
+		const streams = xzStreams(b);
+		size = concatenated ? streams?.reduce((a, s) => a + s.uncompressed, 0) : streams?.[0]?.uncompressed;
+	}
+	if (size !== undefined && size <= maxOutput && nativeXzVersion) {
+		const out = o.into && size <= SCRATCH_MAX ? o.into.room(size) : Buffer.allocUnsafeSlow(size);
+		if (nativeXzDecodeExact(b, out, concatenated)) return {data: out, status: XZ_STATUS.STREAM_END, why: ''};
+	}
+	o.into?.reserve(size ?? 0);
+	return liblzmaDecode(b, maxOutput, concatenated, o.into);
+}
+
 interface NativeStream {
 	streamDecoder_(memlimit: number | null, flags: number): void;
 	code(data: Buffer | null, async: boolean): void;
@@ -219,14 +236,7 @@ export function decodeXzAsKernel(b: Uint8Array, bcj: ReadonlySet<string>, maxOut
 		if (h.status !== XZ_STATUS.OK) return fail(h.status, h.why);
 		notes.push('the end of the file is not a valid xz index/footer (truncated, or bytes appended after the stream)');
 	}
-	const size = streams?.[0]?.uncompressed;
-	if (size !== undefined && nativeXzVersion) {
-		// the common case in one native call (decoders/xz-native.ts); anything unexpected is decoded again below
-		const out = into && size <= SCRATCH_MAX ? into.room(size) : Buffer.allocUnsafeSlow(size);
-		if (nativeXzDecodeExact(b, out, false)) return {ok: true, algorithm: 'xz', message: 'decompressed by the kernel', reason: '', data: out, notes};
-	}
-	into?.reserve(size ?? 0);
-	const r = liblzmaDecode(b, maxOutput, false, into);
+	const r = decodeXz(b, maxOutput, false, {size: streams?.[0]?.uncompressed, ...(into ? {into} : {})});
 	if (r.bomb) return {ok: false, algorithm: 'xz', message: 'inflates too far', reason: `${r.why} (a decompression bomb?)`, notes, bomb: true};
 	if (r.status !== XZ_STATUS.STREAM_END) return {...fail(r.status, r.why), ...(r.data ? {partial: r.data} : {})};
 	return {ok: true, algorithm: 'xz', message: 'decompressed by the kernel', reason: '', data: r.data!, notes};

@@ -10,7 +10,7 @@ import {availableParallelism} from 'node:os';
 import {statSync} from 'node:fs';
 import {join, relative} from 'node:path';
 import {createCodecPool, createInlinePool, type CodecPool} from '../codecs/pool.js';
-import {codecFor, detectFormat} from '../codecs/index.js';
+import {decompressAs, detectFormat} from '../codecs/index.js';
 import {decodeAsKernel} from '../decoders/index.js';
 import {parseZstdFrameHeader} from '../decoders/zstd-kernel.js';
 import {EM, ET_REL} from '../elf/reader.js';
@@ -64,9 +64,6 @@ export interface VerifyReport {
 }
 
 
-/** kmod's userspace decompression, for a file whose algorithm is not the kernel's */
-const userspaceDecompress = (data: Uint8Array, algorithm: Algorithm, o: {maxOutput: number}): Promise<Buffer> => codecFor(algorithm).decompress(data, o);
-
 const OUT_OF_TREE_DIRS = ['extra', 'updates', 'weak-updates'];
 const f = (code: string, severity: Severity, message: string): Finding => ({code, severity, message});
 
@@ -80,7 +77,7 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 	// workers start now and load their code while this thread reads what it knows of the kernel (config, vmlinux BTF);
 	// this thread is one of the `threads` lanes (lanes.ts): N-1 workers, or none for a module or two
 	const lanes = opts.threads ?? availableParallelism();
-	const pool = opts.pool ?? (walked.modules.length <= 2 || lanes <= 1 ? await createInlinePool() : withThisThread(createCodecPool({threads: lanes - 1, eager: true}), userspaceDecompress));
+	const pool = opts.pool ?? (walked.modules.length <= 2 || lanes <= 1 ? await createInlinePool() : withThisThread(createCodecPool({threads: lanes - 1, eager: true}), decompressAs));
 	const ctx = loadVerifyContext({target, policy, config: opts.config, ...(opts.sigEnforce ? {sigEnforce: true} : {}), ...(opts.certificate ? {certificate: opts.certificate} : {}), ...(opts.sysRoot ? {sysRoot: opts.sysRoot} : {})});
 	let early: Promise<VerifyContext['certificates']> | undefined;
 	try {
