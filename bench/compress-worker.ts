@@ -4,10 +4,10 @@
 // and peak RSS. With --small, compresses one module N times in one warm process and prints the median.
 import {copyFileSync, mkdirSync, readdirSync, rmSync} from 'node:fs';
 import {join} from 'node:path';
-import {compressModules} from '../src/compress.js';
-import {discoverKernel, readKernelFiles} from '../src/kernel/discover.js';
-import {detectKmod} from '../src/kernel/kmod.js';
-import {policyFromFiles} from '../src/policy.js';
+import {compressModules} from '../src/install/compress.js';
+import {discoverKernel, readKernelFiles} from '../src/target/discover.js';
+import {detectKmod} from '../src/target/kmod.js';
+import {policyFromFiles} from '../src/policy/index.js';
 import type {Algorithm} from '../src/types.js';
 
 const KV = '6.12.115+deb12-amd64';

@@ -11,7 +11,7 @@ import {accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync}
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
 import {KmodpressError} from '../errors.js';
-import {findTool, requireTool, run} from '../exec.js';
+import {findTool, requireTool, run} from '../disk/exec.js';
 import {isStaticExecutable} from './elf-static.js';
 import {buildInitramfs, guestPathFor, type LoadItem} from './initramfs.js';
 import {ensureLoader} from './loader.js';

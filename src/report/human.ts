@@ -1,6 +1,6 @@
 // Human output. The library never prints; commands pass these strings to stdout.
-import type {KernelTarget} from '../kernel/discover.js';
-import type {Policy} from '../policy.js';
+import type {KernelTarget} from '../target/discover.js';
+import type {Policy} from '../policy/index.js';
 import type {CompressionParams} from '../types.js';
 import type {VerifyReport} from '../verify/index.js';
 
@@ -41,7 +41,7 @@ export function formatPolicy(target: KernelTarget, policy: Policy, verbose = fal
 	return lines.join('\n');
 }
 
-import type {CompressReport} from '../compress.js';
+import type {CompressReport} from '../install/compress.js';
 
 const size = (n: number | undefined): string => (n === undefined ? '?' : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
 

@@ -4,15 +4,15 @@
 import {existsSync, readdirSync, readFileSync, readlinkSync, statSync} from 'node:fs';
 import {join} from 'node:path';
 import {ElfFile} from '../elf/reader.js';
-import type {KernelConfig} from '../kernel/config.js';
-import {type KernelTarget, versionAtLeast} from '../kernel/discover.js';
-import {targetMachine, targetVermagic} from '../module-image.js';
-import type {Policy} from '../policy.js';
-import {type Btf, BtfError, parseBtf, structSize} from './btf.js';
-import type {CodecPool} from '../codecs/pool.js';
-import type {TrustedCertificate} from './image-certs.js';
-import {certificatesFrom, x509Id} from './signature.js';
-import {type Export, moduleNameOf, parseSymvers} from './symvers.js';
+import type {KernelConfig} from '../target/kernel-config.js';
+import {type KernelTarget, versionAtLeast} from '../target/discover.js';
+import {targetMachine, targetVermagic} from './checks/module-image.js';
+import type {Policy} from '../policy/index.js';
+import {type Btf, BtfError, parseBtf, structSize} from './checks/btf.js';
+import type {CodecPool} from '../workers/pool.js';
+import type {TrustedCertificate} from './checks/image-certs.js';
+import {certificatesFrom, x509Id} from './checks/signature.js';
+import {type Export, moduleNameOf, parseSymvers} from './checks/symvers.js';
 
 export interface InstalledModule {
 	name: string;
@@ -268,7 +268,7 @@ export function kernelImageCertificates(imagePath: string, opts: {maxOutput?: nu
 		const bytes = readMaybe(imagePath);
 		if (!bytes) return [];
 		if (opts.pool) return opts.pool.imageCertificates(bytes, imagePath, {maxOutput});
-		const {imageCertificatesOf} = await import('./image-certs.js');
+		const {imageCertificatesOf} = await import('./checks/image-certs.js');
 		return imageCertificatesOf(bytes, imagePath, maxOutput);
 	});
 }

@@ -7,7 +7,7 @@ import {join} from 'node:path';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {ElfFile} from '../../src/elf/reader.js';
-import {checkBtf, parseBtf} from '../../src/verify/btf.js';
+import {checkBtf, parseBtf} from '../../src/verify/checks/btf.js';
 import {cached, DEBIAN_BUILD} from '../helpers/paths.js';
 import {patchSectionSize} from '../helpers/patch.js';
 import {exampleModule, makeSysroot, type Sysroot} from '../helpers/tree.js';

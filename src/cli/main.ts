@@ -1,0 +1,81 @@
+// The kmodpress command line: argv → options → library → report → exit code. Thin: every decision lives in src/.
+// Subcommands are imported lazily so `kmodpress explain` does not load the codecs.
+import {parseArgs, type ParseArgsConfig} from 'node:util';
+import {EXIT, exitCodeFor, isKmodpressError, KmodpressError} from '../errors.js';
+
+export interface CommandContext {
+	positionals: string[];
+	values: Record<string, string | boolean | string[] | undefined>;
+	stdout: (text: string) => void;
+	stderr: (text: string) => void;
+	env: NodeJS.ProcessEnv;
+}
+
+export interface CommandModule {
+	options: NonNullable<ParseArgsConfig['options']>;
+	usage: string;
+	run(ctx: CommandContext): Promise<number>;
+}
+
+const COMMANDS: Record<string, () => Promise<CommandModule>> = {
+	compress: async () => (await import('./commands/compress.js')).default,
+	recompress: async () => (await import('./commands/recompress.js')).default,
+	verify: async () => (await import('./commands/verify.js')).default,
+	explain: async () => (await import('./commands/explain.js')).default,
+};
+
+export const MAIN_USAGE = `kmodpress — compress out-of-tree kernel modules exactly as the target kernel's modules_install would
+
+Usage: kmodpress <command> [options]
+
+Commands:
+  compress [PATH...]   compress modules for a kernel (crash-safe), run depmod, verify
+  recompress           fix the out-of-tree modules of an installed kernel (or all kernels)
+  verify [PATH...]     predict what the target kernel will say about each module (--boot: ask it)
+  explain              show the compression policy for a kernel and where each part came from
+
+Run \`kmodpress <command> --help\` for its options. Exit codes: 0 done, 1 a module failed (verification, writing,
+depmod), 2 usage or configuration error (nothing changed), 3 another kmodpress held the kernel's lock too long,
+70 internal error.`;
+
+export async function main(argv: string[], io: {stdout?: (t: string) => void; stderr?: (t: string) => void; env?: NodeJS.ProcessEnv} = {}): Promise<number> {
+	const stdout = io.stdout ?? ((t: string) => void process.stdout.write(t));
+	const stderr = io.stderr ?? ((t: string) => void process.stderr.write(t));
+	const env = io.env ?? process.env;
+	const [name, ...rest] = argv;
+	if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+		stdout(`${MAIN_USAGE}\n`);
+		return name === undefined ? EXIT.USAGE : EXIT.OK;
+	}
+	if (name === '--version') {
+		stdout('kmodpress 0.1.0\n');
+		return EXIT.OK;
+	}
+	const load = COMMANDS[name];
+	const json = rest.includes('--json');
+	try {
+		if (!load) {
+			throw new KmodpressError('E_USAGE', `unknown command "${name}"`, {fix: `use one of: ${Object.keys(COMMANDS).join(', ')} (kmodpress --help)`});
+		}
+		const cmd = await load();
+		if (rest.includes('--help') || rest.includes('-h')) {
+			stdout(`${cmd.usage}\n`);
+			return EXIT.OK;
+		}
+		let parsed;
+		try {
+			parsed = parseArgs({args: rest, options: cmd.options, allowPositionals: true, strict: true});
+		} catch (e) {
+			throw new KmodpressError('E_USAGE', `kmodpress ${name}: ${(e as Error).message.replace(/\. To specify.*$/s, '')}`, {
+				fix: `see kmodpress ${name} --help`,
+			});
+		}
+		return await cmd.run({positionals: parsed.positionals, values: parsed.values as CommandContext['values'], stdout, stderr, env});
+	} catch (e) {
+		const code = exitCodeFor(e);
+		if (json) stdout(`${JSON.stringify({error: isKmodpressError(e) ? e.toJSON() : {code: 'E_INTERNAL', message: String((e as Error)?.stack ?? e)}}, null, 2)}\n`);
+		else if (isKmodpressError(e)) stderr(`kmodpress: ${e.line}\n`);
+		else stderr(`kmodpress: internal error (please report): ${(e as Error)?.stack ?? String(e)}\n`);
+		return code;
+	}
+}

@@ -1,0 +1,59 @@
+// Settings = flags over /etc/kmodpress/config.{json,yaml}, each with where it came from.
+import type {ParseArgsConfig} from 'node:util';
+import type {CommandContext} from './main.js';
+import {loadConfig} from '../target/config-file.js';
+import {KmodpressError} from '../errors.js';
+import type {PolicyOverrides} from '../policy/index.js';
+import {parseAlgorithm, parseCompressMode, str} from './target.js';
+
+export const SETTINGS_OPTIONS = {
+	compress: {type: 'string'},
+	algorithm: {type: 'string'},
+	threads: {type: 'string'},
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+export const SETTINGS_USAGE = `  --compress MODE     auto (what the kernel's modules_install does), none, or force
+  --algorithm ALG     xz, zstd or gzip instead of the kernel's own
+  --threads N         worker threads (default: the number of CPUs)
+Settings also come from /etc/kmodpress/config.json or config.yaml (under --root); flags win.`;
+
+export interface Settings {
+	overrides: PolicyOverrides;
+	depmod: boolean;
+	verify: boolean;
+	sigEnforce: boolean;
+	threads: number | undefined;
+	maxDecompressedBytes: number;
+	lockTimeoutMs: number;
+	configFile: string | undefined;
+}
+
+export async function loadSettings(ctx: CommandContext): Promise<Settings> {
+	const {config, from} = await loadConfig({root: str(ctx, 'root') ?? '/'});
+	const cfg = (k: string): string => `${from}:${k}`;
+	const overrides: PolicyOverrides = {};
+	const mode = parseCompressMode(str(ctx, 'compress'), '--compress');
+	if (mode) overrides.compress = {value: mode, from: `--compress ${mode}`};
+	else if (config.compress) overrides.compress = {value: config.compress, from: cfg('compress')};
+	const alg = parseAlgorithm(str(ctx, 'algorithm'), '--algorithm');
+	if (alg) overrides.algorithm = {value: alg, from: `--algorithm ${alg}`};
+	else if (config.algorithm) overrides.algorithm = {value: config.algorithm, from: cfg('algorithm')};
+	let threads = config.threads;
+	const t = str(ctx, 'threads');
+	if (t !== undefined) {
+		if (!/^\d+$/.test(t) || Number(t) < 1 || Number(t) > 256) {
+			throw new KmodpressError('E_USAGE', `--threads is "${t}"`, {fix: 'pass a whole number from 1 to 256'});
+		}
+		threads = Number(t);
+	}
+	return {
+		overrides,
+		depmod: config.depmod ?? true,
+		verify: config.verify ?? true,
+		sigEnforce: config.sigEnforce ?? false,
+		threads,
+		maxDecompressedBytes: config.maxDecompressedBytes ?? 1 << 30,
+		lockTimeoutMs: (config.lockTimeoutSeconds ?? 600) * 1000,
+		configFile: from,
+	};
+}

@@ -1,0 +1,64 @@
+// Options shared by the commands that act on one kernel, and how they become a target and a policy.
+import type {ParseArgsConfig} from 'node:util';
+import type {CommandContext} from './main.js';
+import {KmodpressError} from '../errors.js';
+import {discoverKernel, type KernelFiles, type KernelTarget, readKernelFiles} from '../target/discover.js';
+import {detectKmod} from '../target/kmod.js';
+import {type CompressMode, type Policy, policyFromFiles, type PolicyOverrides} from '../policy/index.js';
+import type {Algorithm} from '../types.js';
+import {ALGORITHMS} from '../types.js';
+
+export const TARGET_OPTIONS = {
+	kernel: {type: 'string'},
+	'build-dir': {type: 'string'},
+	root: {type: 'string'},
+	json: {type: 'boolean'},
+	verbose: {type: 'boolean', short: 'v'},
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+export const TARGET_USAGE = `  --kernel KV         target kernel release (default: $KV_FULL, then $kernelver, then uname -r)
+  --build-dir DIR     the kernel's build tree (default: <root>/lib/modules/KV/build, following its source link)
+  --root DIR          a sysroot or a package's staging image such as \${ED} (default: /)
+  --json              machine-readable output on stdout
+  -v, --verbose       more detail`;
+
+export const str = (ctx: CommandContext, k: string): string | undefined => {
+	const v = ctx.values[k];
+	return typeof v === 'string' ? v : undefined;
+};
+
+export function parseAlgorithm(value: string | undefined, from: string): Algorithm | undefined {
+	if (value === undefined) return undefined;
+	if ((ALGORITHMS as readonly string[]).includes(value)) return value as Algorithm;
+	throw new KmodpressError('E_USAGE', `${from} is "${value}"`, {fix: `use one of: ${ALGORITHMS.join(', ')}`});
+}
+
+export function parseCompressMode(value: string | undefined, from: string): CompressMode | undefined {
+	if (value === undefined) return undefined;
+	if (value === 'auto' || value === 'none' || value === 'force') return value;
+	throw new KmodpressError('E_USAGE', `${from} is "${value}"`, {fix: 'use one of: auto, none, force'});
+}
+
+export interface ResolvedTarget {
+	target: KernelTarget;
+	files: KernelFiles;
+	policy: Policy;
+}
+
+export async function resolveTarget(ctx: CommandContext, overrides?: PolicyOverrides, opts: {noRefusal?: boolean} = {}): Promise<ResolvedTarget> {
+	const target = discoverKernel({
+		...(str(ctx, 'kernel') !== undefined ? {kernel: str(ctx, 'kernel')!} : {}),
+		...(str(ctx, 'build-dir') !== undefined ? {buildDir: str(ctx, 'build-dir')!} : {}),
+		...(str(ctx, 'root') !== undefined ? {root: str(ctx, 'root')!} : {}),
+		env: ctx.env,
+	});
+	const files = readKernelFiles(target);
+	const policy = policyFromFiles(target, files, await detectKmod(), overrides, opts);
+	return {target, files, policy};
+}
+
+/** A command given paths that hold no module: a usage error (raised before any output, so stdout stays one document). */
+export function noModuleError(ctx: CommandContext, report: {modules: readonly unknown[]; errors: readonly unknown[]}): KmodpressError | undefined {
+	if (report.modules.length > 0 || report.errors.length > 0 || ctx.positionals.length === 0) return undefined;
+	return new KmodpressError('E_USAGE', `no module (*.ko, *.ko.gz, *.ko.xz, *.ko.zst) under ${ctx.positionals.join(' ')}`, {fix: 'name module files or the directories that hold them'});
+}

@@ -1,0 +1,139 @@
+// depmod: run once per kernel after modules changed, then check that modules.dep lists every module written —
+// depmod silently skips a suffix whose decompressor kmod was built without, and exits 0 (kernel-facts.md §3).
+import {linkSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync, statSync} from 'node:fs';
+import {join, relative, sep} from 'node:path';
+import {KmodpressError} from '../errors.js';
+import {requireTool, run} from '../disk/exec.js';
+import type {KernelTarget} from '../target/discover.js';
+import {resolveInRoot} from '../target/discover.js';
+import type {Log} from '../types.js';
+
+export interface DepmodRun {
+	ran: boolean;
+	/** why it ran or was skipped, for the report */
+	reason: string;
+	argv?: string[];
+	/** depmod's warnings */
+	stderr?: string;
+}
+
+/** A System.map worth passing with -F: Debian ships an 83-byte stub ("ffffffffffffffff B The real System.map is in …"). */
+export function isRealSystemMap(text: string): boolean {
+	let symbols = 0;
+	for (const line of text.split('\n', 2000)) if (/^[0-9a-f]{8,16} [A-Za-z] \S+$/.test(line)) symbols++;
+	return symbols >= 100;
+}
+
+export function depmodArgv(target: KernelTarget): {argv: string[]; systemMap: string} {
+	const argv = ['-a'];
+	if (target.root !== '/') argv.push('-b', target.root);
+	const mapPath = resolveInRoot(target.root, `/boot/System.map-${target.release.value}`);
+	let systemMap = `${mapPath}: absent`;
+	try {
+		const st = statSync(mapPath);
+		const text = st.size > 64 << 20 ? '' : readFileSync(mapPath, 'utf8');
+		if (isRealSystemMap(text)) {
+			argv.push('-F', mapPath);
+			systemMap = `${mapPath}: used`;
+		} else systemMap = `${mapPath}: a ${st.size}-byte stub, not passed`;
+	} catch {
+		// absent
+	}
+	argv.push(target.release.value);
+	return {argv, systemMap};
+}
+
+export async function runDepmod(target: KernelTarget, opts: {skip?: string; log?: Log} = {}): Promise<DepmodRun> {
+	if (opts.skip) return {ran: false, reason: opts.skip};
+	if (target.stagingImage) {
+		return {ran: false, reason: `--root ${target.root} is a staging image (no kernel/ or modules.order of its own): depmod belongs to the package manager's postinst`};
+	}
+	const depmod = requireTool('depmod', 'rebuild modules.dep', 'kmod');
+	const {argv, systemMap} = depmodArgv(target);
+	opts.log?.('debug', `running ${depmod} ${argv.join(' ')} (${systemMap})`);
+	// depmod rewrites every index; on a full disk it can leave them empty. Keep the current ones under a second name
+	// (hard links: no space needed) and put them back if it fails.
+	const backups = backupIndexes(target.moduleDir);
+	const r = await run(depmod, argv);
+	const stderr = String(r.stderr ?? '').trim();
+	if (r.exitCode !== 0) {
+		const restored = restoreIndexes(target.moduleDir, backups);
+		throw new KmodpressError('E_DEPMOD_FAILED', `${depmod} ${argv.join(' ')} failed (exit ${r.exitCode}): ${stderr.split('\n')[0] ?? ''}${restored ? `; the previous ${restored} index files were put back` : ''}`, {
+			file: target.moduleDir, fix: 'fix what depmod reports (disk space?), then run kmodpress again',
+		});
+	}
+	dropBackups(target.moduleDir, backups);
+	if (stderr) for (const line of stderr.split('\n')) opts.log?.('warn', line);
+	return {ran: true, reason: systemMap, argv: [depmod, ...argv], ...(stderr ? {stderr} : {})};
+}
+
+const BACKUP_PREFIX = '.kmodpress-index-';
+
+function backupIndexes(moduleDir: string): string[] {
+	const names: string[] = [];
+	let entries: string[] = [];
+	try {
+		entries = readdirSync(moduleDir);
+	} catch {
+		return names;
+	}
+	for (const name of entries) {
+		if (name.startsWith(BACKUP_PREFIX)) {
+			rmSync(join(moduleDir, name), {force: true}); // left by a run that was killed
+			continue;
+		}
+		if (!name.startsWith('modules.')) continue;
+		try {
+			if (!lstatSync(join(moduleDir, name)).isFile()) continue;
+			linkSync(join(moduleDir, name), join(moduleDir, BACKUP_PREFIX + name));
+			names.push(name);
+		} catch {
+			// a filesystem without hard links: no backup for this one
+		}
+	}
+	return names;
+}
+
+function restoreIndexes(moduleDir: string, names: readonly string[]): number {
+	let n = 0;
+	for (const name of names) {
+		try {
+			renameSync(join(moduleDir, BACKUP_PREFIX + name), join(moduleDir, name));
+			n++;
+		} catch {
+			// leave it
+		}
+	}
+	return n;
+}
+
+function dropBackups(moduleDir: string, names: readonly string[]): void {
+	for (const name of names) rmSync(join(moduleDir, BACKUP_PREFIX + name), {force: true});
+}
+
+/** The paths (relative to moduleDir) that modules.dep lists. */
+export function parseModulesDep(text: string): Set<string> {
+	const out = new Set<string>();
+	for (const line of text.split('\n')) {
+		const colon = line.indexOf(':');
+		if (colon > 0) out.add(line.slice(0, colon));
+	}
+	return out;
+}
+
+/** Modules under moduleDir that modules.dep does not list (paths as given). Modules outside moduleDir are not checked. */
+export function missingFromModulesDep(moduleDir: string, files: readonly string[]): string[] {
+	let listed: Set<string>;
+	try {
+		listed = parseModulesDep(readFileSync(join(moduleDir, 'modules.dep'), 'utf8'));
+	} catch (e) {
+		throw new KmodpressError('E_DEPMOD_FAILED', `${join(moduleDir, 'modules.dep')}: cannot read (${(e as NodeJS.ErrnoException).code})`, {
+			file: join(moduleDir, 'modules.dep'), fix: 'run depmod for this kernel',
+		});
+	}
+	return files.filter((f) => {
+		const rel = relative(moduleDir, f);
+		if (rel.startsWith('..') || rel.startsWith(sep)) return false;
+		return !listed.has(rel) && !listed.has(f);
+	});
+}

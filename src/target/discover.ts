@@ -1,0 +1,276 @@
+// Finding the target kernel and the files that describe it. The target is often not the running kernel: a package
+// builds for the kernel it was told ($KV_FULL from an ebuild, $kernelver from DKMS), into a sysroot or a staging image.
+//   <root>/lib/modules/KV               the module tree (moduleDir)
+//   <root>/lib/modules/KV/build         the build dir: include/config/auto.conf, .config, Module.symvers, scripts/ (or
+//                                       an O= tree whose `source` link holds scripts/ and the top Makefile)
+//   <root>/lib/modules/KV/source        the source dir on Debian (build/Makefile `include`s its Makefile)
+//   <root>/boot/config-KV, /proc/config.gz (running kernel only), /sys/module/compression (running kernel only)
+// Symlinks inside a sysroot are resolved inside it (an absolute link target is taken relative to the root).
+
+import {existsSync, lstatSync, readFileSync, readlinkSync, readdirSync, statSync} from 'node:fs';
+import {release as osRelease} from 'node:os';
+import {gunzipSync} from 'node:zlib';
+import {isAbsolute, join, normalize, resolve, sep} from 'node:path';
+import {KmodpressError} from '../errors.js';
+import type {Sourced} from '../types.js';
+import {type KernelConfig, parseKernelConfig} from './kernel-config.js';
+
+export interface KernelTarget {
+	release: Sourced<string>;
+	/** [major, minor, patch] from the release string or the top Makefile */
+	version: Sourced<[number, number, number]> | undefined;
+	/** absolute; "/" for the live system */
+	root: string;
+	/** <root>/lib/modules/KV */
+	moduleDir: string;
+	/** true when KV is the running kernel and root is "/" */
+	running: boolean;
+	/** true when root holds no kernel of its own (a package's staging image such as ${ED}): no depmod there */
+	stagingImage: boolean;
+	buildDir: Sourced<string> | undefined;
+	/** where scripts/Makefile.modinst and the top Makefile were found */
+	sourceDir: string | undefined;
+}
+
+export interface DiscoverOptions {
+	kernel?: string;
+	buildDir?: string;
+	root?: string;
+	env?: NodeJS.ProcessEnv;
+	/** uname -r; injectable for tests */
+	runningRelease?: string;
+}
+
+const RELEASE_RE = /^[A-Za-z0-9._+~-]+$/;
+
+/** KV: --kernel, then $KV_FULL (ebuild), $kernelver (DKMS), then uname -r. */
+export function resolveRelease(opts: DiscoverOptions): Sourced<string> {
+	const env = opts.env ?? process.env;
+	const candidates: [string | undefined, string][] = [
+		[opts.kernel, '--kernel'],
+		[env.KV_FULL, '$KV_FULL'],
+		[env.kernelver, '$kernelver'],
+		[opts.runningRelease ?? osRelease(), 'uname -r'],
+	];
+	for (const [value, from] of candidates) {
+		if (value === undefined || value === '') continue;
+		if (!RELEASE_RE.test(value) || value === '.' || value === '..') {
+			throw new KmodpressError('E_USAGE', `${from} is "${value}", which is not a kernel release`, {
+				fix: 'pass the release as `uname -r` prints it, e.g. --kernel 6.12.115+deb12-amd64',
+			});
+		}
+		return {value, from};
+	}
+	throw new KmodpressError('E_USAGE', 'no kernel release given and uname -r is empty', {fix: 'pass --kernel KV'});
+}
+
+export function parseReleaseVersion(release: string): [number, number, number] | undefined {
+	const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release);
+	return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
+}
+
+/** Whether kernel version `v` is `a.b` or later. */
+export function versionAtLeast(v: readonly [number, number, number], a: number, b: number): boolean {
+	return v[0] > a || (v[0] === a && v[1] >= b);
+}
+
+/** Resolve `path` (absolute, inside root) following symlinks the way a chroot would. Returns the host path. */
+export function resolveInRoot(root: string, path: string): string {
+	if (root === '/') return path;
+	const parts = normalize(path).split(sep).filter(Boolean);
+	let current = '/';
+	let hops = 0;
+	while (parts.length > 0) {
+		const part = parts.shift()!;
+		if (part === '..') {
+			current = resolve(current, '..');
+			continue;
+		}
+		const next = join(current, part);
+		let st;
+		try {
+			st = lstatSync(join(root, next));
+		} catch {
+			return join(root, next, ...parts);
+		}
+		if (st.isSymbolicLink()) {
+			if (++hops > 40) return join(root, next, ...parts);
+			const target = readlinkSync(join(root, next));
+			parts.unshift(...normalize(isAbsolute(target) ? target : join(current, target)).split(sep).filter(Boolean));
+			current = '/';
+			continue;
+		}
+		current = next;
+	}
+	return join(root, current);
+}
+
+function isDir(p: string): boolean {
+	try {
+		return statSync(p).isDirectory();
+	} catch {
+		return false;
+	}
+}
+
+export function discoverKernel(opts: DiscoverOptions = {}): KernelTarget {
+	const root = resolve(opts.root ?? '/');
+	if (!isDir(root)) {
+		throw new KmodpressError('E_USAGE', `--root ${root} is not a directory`, {fix: 'pass an existing sysroot or staging image'});
+	}
+	const release = resolveRelease(opts);
+	const running = root === '/' && release.value === (opts.runningRelease ?? osRelease());
+	const moduleDir = resolveInRoot(root, `/lib/modules/${release.value}`);
+	const hasOwnKernel = existsSync(join(moduleDir, 'kernel')) || existsSync(join(moduleDir, 'modules.order'));
+	const stagingImage = root !== '/' && !hasOwnKernel;
+
+	let buildDir: Sourced<string> | undefined;
+	if (opts.buildDir !== undefined) {
+		const b = resolve(opts.buildDir);
+		if (!isDir(b)) {
+			throw new KmodpressError('E_KERNEL_BUILD_DIR', `--build-dir ${b} is not a directory`, {
+				fix: `pass the kernel's build tree (the one /lib/modules/${release.value}/build points to)`,
+			});
+		}
+		buildDir = {value: b, from: '--build-dir'};
+	} else {
+		const inRoot = resolveInRoot(root, `/lib/modules/${release.value}/build`);
+		if (isDir(inRoot)) buildDir = {value: inRoot, from: `${join(root, 'lib/modules', release.value, 'build')}`};
+		else if (root !== '/' && isDir(`/lib/modules/${release.value}/build`)) {
+			// A staging image carries no build tree: the host's is the one the package was built against.
+			buildDir = {value: resolveInRoot('/', `/lib/modules/${release.value}/build`), from: `/lib/modules/${release.value}/build (host; not in --root)`};
+		}
+	}
+	const sourceDir = buildDir ? findSourceDir(root, buildDir.value, moduleDir) : undefined;
+	let version: Sourced<[number, number, number]> | undefined;
+	const fromRelease = parseReleaseVersion(release.value);
+	if (fromRelease) version = {value: fromRelease, from: `release ${release.value}`};
+	else if (sourceDir && existsSync(join(sourceDir, 'Makefile'))) {
+		const text = readFileSync(join(sourceDir, 'Makefile'), 'utf8');
+		const get = (k: string): number | undefined => {
+			const m = new RegExp(`^${k}\\s*=\\s*(\\d+)`, 'm').exec(text);
+			return m ? Number(m[1]) : undefined;
+		};
+		const [a, b, c] = [get('VERSION'), get('PATCHLEVEL'), get('SUBLEVEL')];
+		if (a !== undefined && b !== undefined) version = {value: [a, b, c ?? 0], from: `${join(sourceDir, 'Makefile')} VERSION/PATCHLEVEL`};
+	}
+	return {release, version, root, moduleDir, running, stagingImage, buildDir, sourceDir};
+}
+
+/** build/source, <moduleDir>/source, the file build/Makefile includes (Debian), or build itself. */
+function findSourceDir(root: string, buildDir: string, moduleDir: string): string | undefined {
+	const candidates: string[] = [];
+	if (existsSync(join(buildDir, 'source'))) candidates.push(resolveLink(root, join(buildDir, 'source')));
+	if (existsSync(join(moduleDir, 'source'))) candidates.push(resolveLink(root, join(moduleDir, 'source')));
+	try {
+		const m = /^include\s+(\S+)\/Makefile\s*$/m.exec(readFileSync(join(buildDir, 'Makefile'), 'utf8'));
+		if (m) candidates.push(m[1]!.startsWith('/') ? resolveInRoot(root, m[1]!) : resolve(buildDir, m[1]!));
+	} catch {
+		// no Makefile in the build dir
+	}
+	candidates.push(buildDir);
+	return candidates.find((c) => existsSync(join(c, 'scripts/Makefile.modinst')) || existsSync(join(c, 'Makefile'))) ?? undefined;
+}
+
+function resolveLink(root: string, hostPath: string): string {
+	if (root === '/') return hostPath;
+	try {
+		const t = readlinkSync(hostPath);
+		return isAbsolute(t) ? resolveInRoot(root, t) : resolve(hostPath, '..', t);
+	} catch {
+		return hostPath;
+	}
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Reading what describes the target (I/O edge; the policy itself is pure).
+
+export interface KernelFiles {
+	config: KernelConfig | undefined;
+	/** every place looked at, in order, with what was found */
+	configSearch: string[];
+	modinst: {text: string; file: string} | undefined;
+	topMakefile: {text: string; file: string} | undefined;
+	/** /sys/module/compression, only for the running kernel */
+	sysfsCompression: Sourced<string | undefined> | undefined;
+	/** suffix counts of the in-tree modules (<moduleDir>/kernel) */
+	inTree: {counts: Record<string, number>; from: string} | undefined;
+}
+
+export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string; procRoot?: string} = {}): KernelFiles {
+	const configSearch: string[] = [];
+	let config: KernelConfig | undefined;
+	const tryConfig = (path: string, label = path): boolean => {
+		if (config) return true;
+		try {
+			const text = path.endsWith('.gz') ? gunzipSync(readFileSync(path)).toString('utf8') : readFileSync(path, 'utf8');
+			config = parseKernelConfig(text, label);
+			configSearch.push(`${label}: used`);
+			return true;
+		} catch (e) {
+			configSearch.push(`${label}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+			return false;
+		}
+	};
+	const b = target.buildDir?.value;
+	if (b) {
+		tryConfig(join(b, 'include/config/auto.conf'));
+		tryConfig(join(b, '.config'));
+	}
+	tryConfig(resolveInRoot(target.root, `/boot/config-${target.release.value}`));
+	if (target.root !== '/' && target.stagingImage) tryConfig(`/boot/config-${target.release.value}`, `/boot/config-${target.release.value} (host)`);
+	if (target.running) tryConfig(join(opts.procRoot ?? '/proc', 'config.gz'));
+
+	const read = (dir: string | undefined, rel: string): {text: string; file: string} | undefined => {
+		if (!dir) return undefined;
+		try {
+			return {text: readFileSync(join(dir, rel), 'utf8'), file: join(dir, rel)};
+		} catch {
+			return undefined;
+		}
+	};
+	const modinst = read(b, 'scripts/Makefile.modinst') ?? read(target.sourceDir, 'scripts/Makefile.modinst');
+	const topMakefile = read(target.sourceDir, 'Makefile');
+
+	let sysfsCompression: Sourced<string | undefined> | undefined;
+	if (target.running) {
+		const p = join(opts.sysfsRoot ?? '/sys', 'module/compression');
+		try {
+			sysfsCompression = {value: readFileSync(p, 'utf8').trim(), from: p};
+		} catch (e) {
+			const code = (e as NodeJS.ErrnoException).code;
+			// Absent is not broken (libkmod's get_kernel_compression): no in-kernel decompression.
+			sysfsCompression = {value: undefined, from: code === 'ENOENT' ? `${p} absent (no MODULE_DECOMPRESS in the running kernel)` : `${p}: ${code}`};
+		}
+	}
+
+	let inTree: KernelFiles['inTree'];
+	const kernelDirs = [join(target.moduleDir, 'kernel')];
+	if (target.stagingImage) kernelDirs.push(`/lib/modules/${target.release.value}/kernel`);
+	for (const dir of kernelDirs) {
+		if (!isDir(dir)) continue;
+		const counts: Record<string, number> = {};
+		// modules.dep names every module of the tree in one read; walking 4000 files costs ten times more
+		let listed: string[] | undefined;
+		try {
+			listed = readFileSync(join(dir, '..', 'modules.dep'), 'utf8').split('\n').map((l) => l.slice(0, l.indexOf(':'))).filter((p) => p.startsWith('kernel/'));
+		} catch {
+			listed = undefined;
+		}
+		if (listed && listed.length > 0) {
+			for (const name of listed) {
+				const m = /\.ko(\.gz|\.xz|\.zst)?$/.exec(name);
+				if (m) counts[`.ko${m[1] ?? ''}`] = (counts[`.ko${m[1] ?? ''}`] ?? 0) + 1;
+			}
+			inTree = {counts, from: `${join(dir, '..', 'modules.dep')} (kernel/)`};
+			break;
+		}
+		for (const name of readdirSync(dir, {recursive: true}) as string[]) {
+			const m = /\.ko(\.gz|\.xz|\.zst)?$/.exec(name);
+			if (m) counts[`.ko${m[1] ?? ''}`] = (counts[`.ko${m[1] ?? ''}`] ?? 0) + 1;
+		}
+		inTree = {counts, from: dir};
+		break;
+	}
+	return {config, configSearch, modinst, topMakefile, sysfsCompression, inTree};
+}
