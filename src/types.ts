@@ -1,8 +1,6 @@
 // Types shared across kmodpress. Derived values carry their source so `kmodpress explain` can show it.
 
 export type Algorithm = 'xz' | 'zstd' | 'gzip';
-export const ALGORITHMS: readonly Algorithm[] = ['gzip', 'xz', 'zstd'];
-export const SUFFIX: Readonly<Record<Algorithm, '.gz' | '.xz' | '.zst'>> = {gzip: '.gz', xz: '.xz', zstd: '.zst'};
 
 /** A value and where it came from: "include/config/auto.conf:123 CONFIG_MODULE_COMPRESS_XZ", "/sys/module/compression",
  * "fallback table (6.6–6.11)", "--compress flag", "/etc/kmodpress/config.json:compress". */

@@ -1,21 +1,8 @@
 // The kmodpress command line: argv → options → library → report → exit code. Thin: every decision lives in src/.
 // Subcommands are imported lazily so `kmodpress explain` does not load the codecs.
-import {parseArgs, type ParseArgsConfig} from 'node:util';
+import {parseArgs} from 'node:util';
+import type {CommandContext, CommandModule} from './command.js';
 import {EXIT, exitCodeFor, isKmodpressError, KmodpressError} from '../errors.js';
-
-export interface CommandContext {
-	positionals: string[];
-	values: Record<string, string | boolean | string[] | undefined>;
-	stdout: (text: string) => void;
-	stderr: (text: string) => void;
-	env: NodeJS.ProcessEnv;
-}
-
-export interface CommandModule {
-	options: NonNullable<ParseArgsConfig['options']>;
-	usage: string;
-	run(ctx: CommandContext): Promise<number>;
-}
 
 const COMMANDS: Record<string, () => Promise<CommandModule>> = {
 	compress: async () => (await import('./commands/compress.js')).default,

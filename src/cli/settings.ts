@@ -1,7 +1,8 @@
 // Settings = flags over /etc/kmodpress/config.{json,yaml}, each with where it came from.
 import type {ParseArgsConfig} from 'node:util';
-import type {CommandContext} from './main.js';
+import type {CommandContext} from './command.js';
 import {loadConfig} from '../target/config-file.js';
+import {DEFAULT_MAX_DECOMPRESSED} from '../formats/table.js';
 import {KmodpressError} from '../errors.js';
 import type {PolicyOverrides} from '../policy/index.js';
 import {parseAlgorithm, parseCompressMode, str} from './target.js';
@@ -52,7 +53,7 @@ export async function loadSettings(ctx: CommandContext): Promise<Settings> {
 		verify: config.verify ?? true,
 		sigEnforce: config.sigEnforce ?? false,
 		threads,
-		maxDecompressedBytes: config.maxDecompressedBytes ?? 1 << 30,
+		maxDecompressedBytes: config.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED,
 		lockTimeoutMs: (config.lockTimeoutSeconds ?? 600) * 1000,
 		configFile: from,
 	};

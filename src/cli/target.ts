@@ -1,12 +1,12 @@
 // Options shared by the commands that act on one kernel, and how they become a target and a policy.
 import type {ParseArgsConfig} from 'node:util';
-import type {CommandContext} from './main.js';
+import type {CommandContext} from './command.js';
 import {KmodpressError} from '../errors.js';
 import {discoverKernel, type KernelFiles, type KernelTarget, readKernelFiles} from '../target/discover.js';
 import {detectKmod} from '../target/kmod.js';
 import {type CompressMode, type Policy, policyFromFiles, type PolicyOverrides} from '../policy/index.js';
 import type {Algorithm} from '../types.js';
-import {ALGORITHMS} from '../types.js';
+import {ALGORITHMS} from '../formats/table.js';
 
 export const TARGET_OPTIONS = {
 	kernel: {type: 'string'},

@@ -4,12 +4,12 @@
 // named *.ko are refused with one line each; everything else is still found.
 import {constants, type Dirent, fstatSync, lstatSync, openSync, closeSync, readdirSync, readlinkSync, readSync, realpathSync} from 'node:fs';
 import {dirname, join, resolve, sep} from 'node:path';
+import {DEFAULT_MAX_DECOMPRESSED, MODULE_NAME_RE} from '../formats/table.js';
 import {fsError, KmodpressError} from '../errors.js';
 import type {Log} from '../types.js';
 import {silentLog} from '../types.js';
 import {TEMP_RE} from './safe-replace.js';
 
-export const MODULE_NAME_RE = /\.ko(\.gz|\.xz|\.zst)?$/;
 
 export interface ModuleFile {
 	path: string;
@@ -191,7 +191,7 @@ export async function readModuleFile(path: string, opts: {maxBytes?: number; lab
 	try {
 		const st = fstatSync(fd);
 		if (!st.isFile()) throw new KmodpressError('E_INPUT_NOT_REGULAR', `${shown} is not a regular file`, {file: shown});
-		const max = opts.maxBytes ?? 1 << 30;
+		const max = opts.maxBytes ?? DEFAULT_MAX_DECOMPRESSED;
 		if (st.size > max) throw new KmodpressError('E_CODEC_BOMB', `${shown} is ${st.size} bytes, past the bound of ${max}`, {file: shown, fix: 'raise maxDecompressedBytes if the module is genuine'});
 		const buf = Buffer.allocUnsafe(st.size);
 		let off = 0;

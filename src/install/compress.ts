@@ -22,14 +22,13 @@ import {readSecurityXattrs, recoverInterrupted, removeStaleName, replaceFile} fr
 import {anchorsOf, type PinnedDir, pinDir} from '../disk/pinned-dir.js';
 import {readModuleFile, walkModules} from '../disk/walk.js';
 import type {KernelConfig} from '../target/kernel-config.js';
-import type {KernelTarget} from '../target/discover.js';
+import {outOfTreePaths, type KernelTarget} from '../target/discover.js';
 import {checkModuleImage} from '../verify/checks/module-image.js';
-import {type Action, type FileFacts, planAction, plainName, targetName} from './plan.js';
+import {type Action, type FileFacts, planAction} from './plan.js';
+import {DEFAULT_MAX_DECOMPRESSED, endsWithSignature, plainName, targetName} from '../formats/table.js';
 import type {Policy} from '../policy/index.js';
 import type {Algorithm, Finding, Log} from '../types.js';
 import {silentLog} from '../types.js';
-
-export const DEFAULT_MAX_DECOMPRESSED = 1 << 30;
 
 export interface CompressOptions {
 	target: KernelTarget;
@@ -85,13 +84,11 @@ export interface CompressReport {
 	errors: {code: string; file?: string; message: string; fix?: string}[];
 }
 
-const OUT_OF_TREE_DIRS = ['extra', 'updates', 'weak-updates'];
-
 export async function compressModules(opts: CompressOptions): Promise<CompressReport> {
 	const log = opts.log ?? silentLog;
 	const {target, policy} = opts;
 	const maxOutput = opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED;
-	const paths = opts.paths.length > 0 ? [...opts.paths] : OUT_OF_TREE_DIRS.map((d) => join(target.moduleDir, d));
+	const paths = opts.paths.length > 0 ? [...opts.paths] : outOfTreePaths(target);
 	const errors: CompressReport['errors'] = [];
 
 	// A staging image belongs to one package build: no lock (and no lock file left in the package's image).
@@ -286,8 +283,6 @@ interface Ctx {
 	log: Log;
 }
 
-const SIG_MAGIC = Buffer.from('~Module signature appended~\n');
-
 /** Read and understand one file: its algorithm, the ELF image inside, what the kernel and kmod make of it. */
 async function inspect(path: string, bytes: Buffer, ctx: Ctx): Promise<{facts: FileFacts; image: Buffer}> {
 	if (bytes.length === 0) {
@@ -305,7 +300,7 @@ async function inspect(path: string, bytes: Buffer, ctx: Ctx): Promise<{facts: F
 			file: path, fix: 'decompress it and rerun kmodpress',
 		});
 	}
-	if (bytes.length > SIG_MAGIC.length && bytes.subarray(bytes.length - SIG_MAGIC.length).equals(SIG_MAGIC)) {
+	if (endsWithSignature(bytes)) {
 		throw new KmodpressError('E_SIG_AFTER_COMPRESSION', `${path}: the signature was appended after compression; the kernel checks the decompressed image and rejects it ("Loading of unsigned module is rejected")`, {
 			file: path, fix: 'sign the plain .ko first, then compress (kbuild order: install → strip → sign → compress)',
 		});

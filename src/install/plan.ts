@@ -8,7 +8,7 @@
 //   compressed, policy leaves uncompressed, and nothing on the target can read it → decompress to .ko
 import type {Policy} from '../policy/index.js';
 import type {Algorithm} from '../types.js';
-import {SUFFIX} from '../types.js';
+import {KMOD_FEATURE, SUFFIX} from '../formats/table.js';
 
 export type ActionKind = 'compress' | 'recompress' | 'decompress' | 'keep';
 
@@ -57,16 +57,7 @@ export function planAction(facts: FileFacts, policy: Policy): Action {
 }
 
 function kmodCannotRead(policy: Policy, alg: Algorithm): boolean {
-	const f = {gzip: 'ZLIB', xz: 'XZ', zstd: 'ZSTD'}[alg];
+	const f = KMOD_FEATURE[alg];
 	return policy.kmod.features[f] === false;
 }
 
-/** foo.ko.xz → foo.ko; foo.ko → foo.ko */
-export function plainName(name: string): string {
-	return name.replace(/\.(gz|xz|zst)$/, '');
-}
-
-/** The name the file gets for an algorithm (null: plain). */
-export function targetName(name: string, algorithm: Algorithm | null): string {
-	return algorithm === null ? plainName(name) : `${plainName(name)}${SUFFIX[algorithm]}`;
-}

@@ -6,9 +6,7 @@ import {type Dirent, existsSync, readdirSync, readFileSync, statSync} from 'node
 import {join, relative} from 'node:path';
 import {type CompressOptions, type CompressReport, compressModules} from './compress.js';
 import {KmodpressError} from '../errors.js';
-import {plainName} from './plan.js';
-
-const MODULE_RE = /\.ko(\.gz|\.xz|\.zst)?$/;
+import {MODULE_NAME_RE, plainName} from '../formats/table.js';
 
 /** Paths (relative to moduleDir, without compression suffix) that modules.order names: the kernel's own modules. */
 export function parseModulesOrder(text: string): Set<string> {
@@ -47,7 +45,7 @@ export function findOutOfTreeModules(moduleDir: string): string[] {
 			if (entry.isDirectory()) {
 				if (top && entry.name === 'kernel' && inTree.size === 0) continue;
 				walk(p, false);
-			} else if (MODULE_RE.test(entry.name)) {
+			} else if (MODULE_NAME_RE.test(entry.name)) {
 				if (!inTree.has(plainName(relative(moduleDir, p)))) out.push(p);
 			}
 		}

@@ -8,10 +8,10 @@
 
 import {KmodpressError} from '../errors.js';
 import type {KernelConfig} from '../target/kernel-config.js';
-import {type KmodInfo, KMOD_FEATURE, kmodReads} from '../target/kmod.js';
+import {type KmodInfo, kmodReads} from '../target/kmod.js';
 import {fallbackCommands, type ModinstInfo, parseCompressCommand, parseModinst} from '../target/kbuild/modinst.js';
 import type {Algorithm, CompressionParams, KernelDecompressor, Sourced} from '../types.js';
-import {ALGORITHMS, SUFFIX} from '../types.js';
+import {ALGORITHMS, KMOD_FEATURE, SUFFIX} from '../formats/table.js';
 import {type KernelFiles, type KernelTarget, versionAtLeast} from '../target/discover.js';
 
 export type CompressMode = 'auto' | 'none' | 'force';

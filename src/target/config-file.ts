@@ -10,7 +10,8 @@ import {createRequire} from 'node:module';
 import {join, resolve} from 'node:path';
 import {KmodpressError} from '../errors.js';
 import type {Algorithm, Log} from '../types.js';
-import {ALGORITHMS, silentLog} from '../types.js';
+import {silentLog} from '../types.js';
+import {ALGORITHMS} from '../formats/table.js';
 
 export interface KmodpressConfig {
 	compress?: 'auto' | 'none' | 'force';

@@ -14,6 +14,7 @@ import {isAbsolute, join, normalize, resolve, sep} from 'node:path';
 import {KmodpressError} from '../errors.js';
 import type {Sourced} from '../types.js';
 import {type KernelConfig, parseKernelConfig} from './kernel-config.js';
+import {MODULE_NAME_RE} from '../formats/table.js';
 
 export interface KernelTarget {
 	release: Sourced<string>;
@@ -259,18 +260,27 @@ export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string;
 		}
 		if (listed && listed.length > 0) {
 			for (const name of listed) {
-				const m = /\.ko(\.gz|\.xz|\.zst)?$/.exec(name);
+				const m = MODULE_NAME_RE.exec(name);
 				if (m) counts[`.ko${m[1] ?? ''}`] = (counts[`.ko${m[1] ?? ''}`] ?? 0) + 1;
 			}
 			inTree = {counts, from: `${join(dir, '..', 'modules.dep')} (kernel/)`};
 			break;
 		}
 		for (const name of readdirSync(dir, {recursive: true}) as string[]) {
-			const m = /\.ko(\.gz|\.xz|\.zst)?$/.exec(name);
+			const m = MODULE_NAME_RE.exec(name);
 			if (m) counts[`.ko${m[1] ?? ''}`] = (counts[`.ko${m[1] ?? ''}`] ?? 0) + 1;
 		}
 		inTree = {counts, from: dir};
 		break;
 	}
 	return {config, configSearch, modinst, topMakefile, sysfsCompression, inTree};
+}
+
+/** Where packages install out-of-tree modules (kbuild's INSTALL_MOD_DIR default `extra`, DKMS's `updates`/`updates/dkms`,
+ * weak-updates on RHEL-likes): what compress and verify read when they are given no path. */
+export const OUT_OF_TREE_DIRS = ['extra', 'updates', 'weak-updates'] as const;
+
+/** The default module paths of a target: its out-of-tree directories. */
+export function outOfTreePaths(target: Pick<KernelTarget, 'moduleDir'>): string[] {
+	return OUT_OF_TREE_DIRS.map((d) => join(target.moduleDir, d));
 }

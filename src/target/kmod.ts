@@ -1,6 +1,7 @@
 // The installed kmod: its version and the features it was built with (`kmod --version`, second line:
 // "+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL"). depmod silently skips module suffixes whose library is not built in
 // (kernel-facts.md §3), so a suffix kmod cannot read must be refused before anything is written.
+import {KMOD_FEATURE} from '../formats/table.js';
 import {KmodpressError} from '../errors.js';
 import {findTool, queryTool} from '../disk/exec.js';
 import type {Algorithm} from '../types.js';
@@ -22,7 +23,6 @@ export function parseKmodVersion(text: string, from: string): KmodInfo {
 	return {version: version ? Number(version[1]) : undefined, features, from};
 }
 
-export const KMOD_FEATURE: Readonly<Record<Algorithm, string>> = {gzip: 'ZLIB', xz: 'XZ', zstd: 'ZSTD'};
 
 /** Whether kmod (depmod, modprobe) can read modules compressed with `algorithm`. Unknown → undefined. */
 export function kmodReads(kmod: KmodInfo, algorithm: Algorithm): boolean | undefined {

@@ -13,6 +13,7 @@ import type {CodecPool} from '../workers/pool.js';
 import type {TrustedCertificate} from './checks/image-certs.js';
 import {certificatesFrom, x509Id} from './checks/signature.js';
 import {type Export, moduleNameOf, parseSymvers} from './checks/symvers.js';
+import {MODULE_NAME_RE} from '../formats/table.js';
 
 export interface InstalledModule {
 	name: string;
@@ -130,7 +131,7 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 	} else if (existsSync(target.moduleDir)) {
 		// no depmod yet (a fresh sysroot or staging image): the files themselves, without their dependencies
 		for (const rel of readdirSync(target.moduleDir, {recursive: true}) as string[]) {
-			if (!/\.ko(\.(gz|xz|zst))?$/.test(rel)) continue;
+			if (!MODULE_NAME_RE.test(rel)) continue;
 			const name = moduleNameOf(rel);
 			if (!installed.has(name)) installed.set(name, {name, rel, deps: []});
 		}
@@ -256,7 +257,7 @@ export function smallestInTreeModule(ctx: VerifyContext): string | undefined {
 	if (best) return best.path;
 	const kdir = join(ctx.moduleDir, 'kernel');
 	if (!existsSync(kdir)) return undefined;
-	for (const name of readdirSync(kdir, {recursive: true}) as string[]) if (/\.ko(\.(gz|xz|zst))?$/.test(name)) return join(kdir, name);
+	for (const name of readdirSync(kdir, {recursive: true}) as string[]) if (MODULE_NAME_RE.test(name)) return join(kdir, name);
 	return undefined;
 }
 

@@ -18,8 +18,8 @@ import {isKmodpressError} from '../errors.js';
 import {mapLimit} from '../workers/map-limit.js';
 import {readModuleFile, walkModules} from '../disk/walk.js';
 import type {KernelConfig} from '../target/kernel-config.js';
-import type {KernelTarget} from '../target/discover.js';
-import {kmodReads, KMOD_FEATURE} from '../target/kmod.js';
+import {outOfTreePaths, type KernelTarget} from '../target/discover.js';
+import {kmodReads} from '../target/kmod.js';
 import {sameMagic} from './checks/module-image.js';
 import type {Policy} from '../policy/index.js';
 import type {Algorithm, Finding, Log, Severity} from '../types.js';
@@ -28,8 +28,9 @@ import {kernelImageCertificates, loadVerifyContext, smallestInTreeModule, type V
 import type {Loaded} from './checks/load.js';
 import {unpackFacts} from './checks/facts.js';
 import {withThisThread} from '../workers/lanes.js';
-import {describeSigner, SIG_MAGIC, signerMatches} from './checks/signature.js';
+import {describeSigner, signerMatches} from './checks/signature.js';
 import {type Export, licenseIsGplCompatible, moduleNameOf} from './checks/symvers.js';
+import {DEFAULT_MAX_DECOMPRESSED} from '../formats/table.js';
 
 export interface VerifyOptions {
 	target: KernelTarget;
@@ -64,14 +65,13 @@ export interface VerifyReport {
 }
 
 
-const OUT_OF_TREE_DIRS = ['extra', 'updates', 'weak-updates'];
 const f = (code: string, severity: Severity, message: string): Finding => ({code, severity, message});
 
 export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> {
 	const log = opts.log ?? silentLog;
 	const {target, policy} = opts;
-	const maxOutput = opts.maxDecompressedBytes ?? 1 << 30;
-	const paths = opts.paths.length > 0 ? [...opts.paths] : OUT_OF_TREE_DIRS.map((d) => join(target.moduleDir, d));
+	const maxOutput = opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED;
+	const paths = opts.paths.length > 0 ? [...opts.paths] : outOfTreePaths(target);
 	const walked = await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0});
 	const errors: VerifyReport['errors'] = walked.errors.map((e) => ({code: e.code, ...(e.file ? {file: e.file} : {}), message: e.message, ...(e.fix ? {fix: e.fix} : {})}));
 	// workers start now and load their code while this thread reads what it knows of the kernel (config, vmlinux BTF);

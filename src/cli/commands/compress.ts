@@ -1,4 +1,4 @@
-import type {CommandContext, CommandModule} from '../main.js';
+import type {CommandContext, CommandModule} from '../command.js';
 import {compressModules} from '../../install/compress.js';
 import {EXIT} from '../../errors.js';
 import {formatCompressReport} from '../../report/human.js';

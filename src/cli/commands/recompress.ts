@@ -1,4 +1,4 @@
-import type {CommandContext, CommandModule} from '../main.js';
+import type {CommandContext, CommandModule} from '../command.js';
 import {EXIT, KmodpressError} from '../../errors.js';
 import {installedKernels, recompressKernel} from '../../install/recompress.js';
 import {formatCompressReport} from '../../report/human.js';

@@ -1,4 +1,4 @@
-import type {CommandContext, CommandModule} from '../main.js';
+import type {CommandContext, CommandModule} from '../command.js';
 import {EXIT} from '../../errors.js';
 import {formatVerifyReport} from '../../report/human.js';
 import {toJSON} from '../../report/json.js';

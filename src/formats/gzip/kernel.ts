@@ -6,7 +6,7 @@
 //
 //   member: 1F 8B 08 | FLG | MTIME 4 | XFL | OS | [FEXTRA] [FNAME\0] [FCOMMENT\0] [FHCRC 2] | deflate | CRC32 | ISIZE
 import {inflateRawSync} from 'node:zlib';
-import type {KernelDecode} from '../kernel.js';
+import type {KernelDecode} from '../kernel-decode.js';
 
 /** module_gzip_header_len(): 0 when the kernel says "not a gzip compressed module". */
 export function kernelGzipHeaderLen(b: Uint8Array): number {

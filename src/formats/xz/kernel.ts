@@ -12,7 +12,7 @@
 // 5 FORMAT_ERROR, 6 OPTIONS_ERROR, 7 DATA_ERROR, 8 BUF_ERROR. The kernel prints "decompression failed with status N".
 import lzma from 'lzma-native';
 import {crc32} from 'node:zlib';
-import type {KernelDecode} from '../kernel.js';
+import type {KernelDecode} from '../kernel-decode.js';
 import type {Scratch} from '../scratch.js';
 import {nativeXzDecodeExact, nativeXzVersion} from './native.js';
 

@@ -10,7 +10,7 @@
 //   zstd_errors.h: 10 prefix_unknown, 14 frameParameter_unsupported, 16 frameParameter_windowTooLarge,
 //   20 corruption_detected, 22 checksum_wrong, 32 dictionary_wrong.
 import {zstdNapi} from './napi.js';
-import type {KernelDecode} from '../kernel.js';
+import type {KernelDecode} from '../kernel-decode.js';
 
 export const ZSTD_STATUS = {prefix_unknown: 10, frameParameter_unsupported: 14, frameParameter_windowTooLarge: 16, corruption_detected: 20, checksum_wrong: 22, dictionary_wrong: 32} as const;
 const WINDOWLOG_LIMIT_DEFAULT = 27;

@@ -6,11 +6,11 @@ import {decodeAsKernel} from '../../formats/kernel.js';
 import {Scratch} from '../../formats/scratch.js';
 import {parseZstdFrameHeader} from '../../formats/zstd/kernel.js';
 import {isKmodpressError} from '../../errors.js';
-import {kmodReads, KMOD_FEATURE, type KmodInfo} from '../../target/kmod.js';
+import {kmodReads, type KmodInfo} from '../../target/kmod.js';
+import {endsWithSignature, KMOD_FEATURE} from '../../formats/table.js';
 import type {Algorithm, Finding, KernelDecompressor, Severity} from '../../types.js';
 import {type Btf, BtfError, checkBtf, parseBtf} from './btf.js';
 import {type FactsWire, tryAnalyze} from './facts.js';
-import {SIG_MAGIC} from './signature.js';
 import {moduleNameOf} from './symvers.js';
 
 export interface Loaded {
@@ -67,7 +67,7 @@ export async function decodeForLoad(bytes: Buffer, path: string, o: LoadOptions,
 	else if (format === 'xz' || format === 'zstd' || format === 'gzip') {
 		loaded.algorithm = format;
 		image = await decompressForLoad(bytes, format, path, o, decompress, findings, into);
-		if (bytes.length > SIG_MAGIC.length && bytes.subarray(bytes.length - SIG_MAGIC.length).equals(SIG_MAGIC)) {
+		if (endsWithSignature(bytes)) {
 			findings.push(f('SIG_AFTER_COMPRESSION', o.enforce ? 'error' : 'warning',
 				`the signature was appended after compression: the kernel checks the decompressed image, which is unsigned${o.enforce ? ' ("Loading of unsigned module is rejected")' : ' (it taints the kernel)'}; sign the plain .ko, then compress (kmodpress compress refuses such files)`));
 		}

@@ -7,7 +7,7 @@
 // The signer: SignerInfo.sid = IssuerAndSerialNumber (matched against the certificate's issuer and serial) or a
 // SubjectKeyIdentifier (matched against the certificate's SKID extension).
 
-export const SIG_MAGIC = Buffer.from('~Module signature appended~\n');
+import {SIG_MAGIC, endsWithSignature} from '../../formats/table.js';
 
 export interface SignerId {
 	/** hex of the serial number's content bytes */
@@ -154,7 +154,7 @@ export function describeSigner(s: SignerId | undefined): string {
 /** mod_check_sig() and the PKCS#7 signer of an appended signature. */
 export function readSignature(image: Uint8Array): SignatureInfo {
 	const n = image.length;
-	if (n <= SIG_MAGIC.length || !Buffer.from(image.subarray(n - SIG_MAGIC.length)).equals(SIG_MAGIC)) return {present: false};
+	if (!endsWithSignature(image)) return {present: false};
 	const len = n - SIG_MAGIC.length;
 	if (len < 12) return {present: true, ok: false, errno: 'EBADMSG', message: 'signature trailer shorter than struct module_signature', imageLength: len};
 	const ms = image.subarray(len - 12, len);

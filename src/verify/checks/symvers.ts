@@ -2,6 +2,8 @@
 //   crc \t symbol \t module \t EXPORT_SYMBOL[_GPL] \t namespace
 // `module` is "vmlinux" or the in-tree module's path without .ko (drivers/net/foo). Pure: parsing only.
 
+import {MODULE_NAME_RE} from '../../formats/table.js';
+
 export interface Export {
 	symbol: string;
 	/** the CRC modversions compares (undefined: the exporter supplies none) */
@@ -16,7 +18,7 @@ export interface Export {
 
 /** kmod's modname normalisation: basename without .ko…, '-' → '_' */
 export function moduleNameOf(pathOrName: string): string {
-	const base = pathOrName.slice(pathOrName.lastIndexOf('/') + 1).replace(/\.ko(\.(gz|xz|zst))?$/, '');
+	const base = pathOrName.slice(pathOrName.lastIndexOf('/') + 1).replace(MODULE_NAME_RE, '');
 	return base.replace(/-/g, '_');
 }
 
