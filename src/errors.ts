@@ -1,6 +1,8 @@
-// KmodpressError: one class for every failure kmodpress reports, shaped after execa's final-error.js.
-// A message says what happened, where, what the kernel would do, and the fix. Codes are stable (E_<AREA>_<WHAT>);
-// src/cli.ts maps them to exit codes (see exitCodeFor).
+// KmodpressError: the one error type of kmodpress, shaped after execa's lib/return/final-error.js. Every failure is
+// one: a stable code (E_<AREA>_<WHAT>), the file it is about, what is wrong (what the kernel would do), and the fix.
+// The message never repeats the file: `line` (what the CLI prints) and `toJSON` (what --json prints) are built here
+// and nowhere else, and so is the form an error takes to cross a worker thread (toWire / fromWire). Exit codes:
+// exitCodeFor.
 
 const brand = Symbol.for('kmodpress.error');
 
@@ -18,7 +20,6 @@ export type ErrorCode =
 	| 'E_INPUT_EMPTY'
 	| 'E_INPUT_NOT_REGULAR'
 	| 'E_INPUT_SYMLINK'
-	| 'E_INPUT_DUPLICATE'
 	| 'E_ELF_NOT_ELF'
 	| 'E_ELF_TRUNCATED'
 	| 'E_ELF_BAD'
@@ -28,11 +29,9 @@ export type ErrorCode =
 	| 'E_MODINFO_MISSING'
 	| 'E_VERMAGIC_MISMATCH'
 	| 'E_SIG_AFTER_COMPRESSION'
-	| 'E_SIG_MALFORMED'
 	| 'E_CODEC_CORRUPT'
 	| 'E_CODEC_BOMB'
 	| 'E_CODEC_ROUNDTRIP'
-	| 'E_KERNEL_DECODE'
 	| 'E_WRITE_FAILED'
 	| 'E_LOCK_TIMEOUT'
 	| 'E_DEPMOD_FAILED'
@@ -65,7 +64,7 @@ export class KmodpressError extends Error {
 
 	/** One line: `CODE: file: message Fix: …` — what the CLI prints. */
 	get line(): string {
-		const where = this.file === undefined || this.message.includes(this.file) ? '' : `${this.file}: `;
+		const where = this.file === undefined ? '' : `${this.file}: `;
 		const fix = this.fix === undefined ? '' : ` Fix: ${this.fix}`;
 		return `${this.code}: ${where}${this.message}${fix}`.replace(/\s*\n\s*/g, ' ');
 	}
@@ -78,6 +77,40 @@ export class KmodpressError extends Error {
 			...(this.fix === undefined ? {} : {fix: this.fix}),
 		};
 	}
+}
+
+/** The JSON form of an error: a KmodpressError's fields, anything else an internal error with its message. */
+export type ErrorJSON = ReturnType<KmodpressError['toJSON']>;
+export function errorToJSON(error: unknown): ErrorJSON {
+	if (isKmodpressError(error)) return error.toJSON();
+	return {code: 'E_INTERNAL', message: String((error as Error)?.stack ?? error)};
+}
+
+/** What an error becomes to cross a worker thread (structured clone keeps `cause` when it is an Error or plain data). */
+export interface ErrorWire {
+	code: ErrorCode;
+	message: string;
+	file?: string;
+	fix?: string;
+	cause?: unknown;
+}
+
+export function toWire(error: unknown): ErrorWire {
+	if (isKmodpressError(error)) {
+		return {code: error.code, message: error.message, ...(error.file === undefined ? {} : {file: error.file}), ...(error.fix === undefined ? {} : {fix: error.fix}), ...(error.cause === undefined ? {} : {cause: cloneable(error.cause)})};
+	}
+	return {code: 'E_INTERNAL', message: String((error as Error)?.stack ?? error), cause: cloneable(error)};
+}
+
+export function fromWire(wire: ErrorWire): KmodpressError {
+	return new KmodpressError(wire.code, wire.message, {...(wire.file === undefined ? {} : {file: wire.file}), ...(wire.fix === undefined ? {} : {fix: wire.fix}), ...(wire.cause === undefined ? {} : {cause: wire.cause})});
+}
+
+/** A cause that survives structured clone: an Error as {name, message, code}, data as is, anything else as text. */
+function cloneable(cause: unknown): unknown {
+	if (cause instanceof Error) return {name: cause.name, message: cause.message, ...((cause as NodeJS.ErrnoException).code === undefined ? {} : {code: (cause as NodeJS.ErrnoException).code})};
+	if (cause === null || ['string', 'number', 'boolean'].includes(typeof cause)) return cause;
+	return String(cause);
 }
 
 /** Works across realms and duplicated module copies, like execa's isExecaError. */
@@ -114,5 +147,5 @@ export function exitCodeFor(error: unknown): number {
 export function fsError(code: ErrorCode, file: string, what: string, cause: unknown, fix?: string): KmodpressError {
 	const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
 	const reason = errno === undefined ? String((cause as Error | undefined)?.message ?? cause) : errno;
-	return new KmodpressError(code, `${file}: cannot ${what} (${reason})`, {file, cause, ...(fix ? {fix} : {})});
+	return new KmodpressError(code, `cannot ${what} (${reason})`, {file, cause, ...(fix ? {fix} : {})});
 }
