@@ -10,7 +10,7 @@
 import {accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
-import {KmodpressError} from '../errors.js';
+import {fsError, KmodpressError} from '../errors.js';
 import {findTool, requireTool, run} from '../disk/exec.js';
 import {isStaticExecutable} from './elf-static.js';
 import {buildInitramfs, guestPathFor, type LoadItem} from './initramfs.js';
@@ -18,7 +18,7 @@ import {ensureLoader} from './loader.js';
 import {errnoName, parseConsole, type LoaderLine, type ParsedConsole} from './parse.js';
 
 export {errnoName, parseConsole} from './parse.js';
-export {LOADER_C, ensureLoader} from './loader.js';
+export {LOADER_SOURCE, ensureLoader} from './loader.js';
 export {newcArchive, gzipNewcArchive, type CpioEntry} from './cpio.js';
 export {initScript} from './initramfs.js';
 
@@ -43,7 +43,7 @@ export interface BootOptions {
 	timeoutMs?: number;
 	/** every console line as it arrives */
 	log?: (line: string) => void;
-	/** a static loader binary (test/lab/loader.c); default: built from the embedded source with gcc -static */
+	/** a static loader binary (native/loader.c); default: built from native/loader.c with gcc -static */
 	loader?: string;
 	/** a static busybox; default /bin/busybox or /usr/bin/busybox from busybox-static */
 	busybox?: string;
@@ -98,26 +98,21 @@ export interface BootResult {
 }
 
 function staticTool(explicit: string | undefined, names: string[], why: string, pkg: string): string {
-	let path = explicit;
-	if (path === undefined) {
-		for (const n of names) {
-			path = findTool(n);
-			if (path) break;
-		}
-		if (path === undefined) requireTool(names[0]!, why, pkg); // throws E_TOOL_MISSING
-	}
+	// requireTool throws E_TOOL_MISSING when none of the names is installed
+	const path = explicit ?? names.map((n) => findTool(n)).find((p) => p !== undefined) ?? requireTool(names[0]!, why, pkg);
 	let data: Buffer;
 	try {
-		data = readFileSync(path!);
+		data = readFileSync(path);
 	} catch (e) {
-		throw new KmodpressError('E_TOOL_MISSING', `${path} cannot be read (needed to ${why})`, {fix: `install it (Debian: apt-get install ${pkg})`, cause: e});
+		throw new KmodpressError('E_TOOL_MISSING', `cannot be read (needed to ${why})`, {file: path, fix: `install it (Debian: apt-get install ${pkg})`, cause: e});
 	}
 	if (!isStaticExecutable(data)) {
-		throw new KmodpressError('E_TOOL_MISSING', `${path} is not a static executable (the boot check's initramfs has no libraries; needed to ${why})`, {
+		throw new KmodpressError('E_TOOL_MISSING', `not a static executable (the boot check's initramfs has no libraries; needed to ${why})`, {
+			file: path,
 			fix: `install the static build (Debian: apt-get install ${pkg})`,
 		});
 	}
-	return path!;
+	return path;
 }
 
 function planItems(cases: readonly BootCase[]): {items: LoadItem[]; caseItem: LoadItem[]; depItems: LoadItem[][]} {
@@ -169,7 +164,7 @@ function resultFor(item: LoadItem, parsed: ParsedConsole): LoadResult {
 	const s = parsed.steps.get(item.id);
 	const l: LoaderLine | undefined = s?.loader;
 	if (!s || !l) {
-		throw new KmodpressError('E_BOOT_FAILED', `the guest never reported loading ${item.file} (step ${item.id})`, {file: item.file});
+		throw new KmodpressError('E_BOOT_FAILED', `the guest never reported loading this file (step ${item.id})`, {file: item.file});
 	}
 	const unloaded: Record<string, boolean> = {};
 	for (const m of s.newModules) unloaded[m] = s.unloaded[m]?.rc === 0;
@@ -193,7 +188,7 @@ export async function bootAndLoad(opts: BootOptions): Promise<BootResult> {
 	try {
 		accessSync(opts.kernelImage, constants.R_OK);
 	} catch (e) {
-		throw new KmodpressError('E_BOOT_FAILED', `cannot read the kernel image ${opts.kernelImage}`, {file: opts.kernelImage, cause: e});
+		throw fsError('E_BOOT_FAILED', opts.kernelImage, 'read the kernel image', e);
 	}
 	const {items, caseItem, depItems} = planItems(opts.cases);
 	const work = opts.workDir ?? mkdtempSync(join(tmpdir(), 'kmodpress-boot-'));
@@ -240,7 +235,7 @@ export async function bootAndLoad(opts: BootOptions): Promise<BootResult> {
 		const tail = consoleText.replace(/\r/g, '').trim().split('\n').slice(-15).join('\n');
 		if (!parsed.ended) {
 			const why = timedOut ? `timed out after ${timeoutMs / 1000} s` : !parsed.begun ? 'the kernel never ran /init' : '/init did not finish';
-			throw new KmodpressError('E_BOOT_FAILED', `booting ${opts.kernelImage} under QEMU: ${why}. Console tail:\n${tail}${stderrText.trim() ? `\nqemu: ${stderrText.trim().slice(-500)}` : ''}`, {
+			throw new KmodpressError('E_BOOT_FAILED', `booting under QEMU: ${why}. Console tail:\n${tail}${stderrText.trim() ? `\nqemu: ${stderrText.trim().slice(-500)}` : ''}`, {
 				file: opts.kernelImage,
 				fix: 'check that the image is an x86_64 kernel with BLK_DEV_INITRD, RD_GZIP, SERIAL_8250_CONSOLE, DEVTMPFS and MODULES',
 			});

@@ -1,4 +1,4 @@
-// Parses the lab's serial console (markers written by the /init of initramfs.ts, lines of test/lab/loader.c).
+// Parses the lab's serial console (markers written by the /init of initramfs.ts, lines of native/loader.c).
 import {constants} from 'node:os';
 import {MARK} from './initramfs.js';
 

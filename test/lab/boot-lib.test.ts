@@ -46,7 +46,7 @@ test('init script: busybox sh parses it (sh -n), loads in the given order, quote
 	assert.equal(steps, ["step d0 '/m/0/dep.ko.xz' '' 0", `step c0 '/m/1/a.ko.xz' 'greeting='\\''$(reboot)'\\''' 1`]);
 });
 
-test('ensureLoader: gcc -static builds the embedded loader into a static executable (reused on the next call) that reports a failed call in its one parseable line', async () => {
+test('ensureLoader: gcc -static builds native/loader.c into a static executable (reused on the next call) that reports a failed call in its one parseable line', async () => {
 	const dir = mkdtempSync(join(work, 'loader-'));
 	const a = await ensureLoader(dir);
 	assert.ok(isStaticExecutable(readFileSync(a)), 'static');

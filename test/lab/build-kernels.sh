@@ -7,7 +7,8 @@
 #       zstd  MODULE_COMPRESS_ZSTD + MODULE_DECOMPRESS
 #       xz    MODULE_COMPRESS_XZ + MODULE_DECOMPRESS, every XZ_DEC_<ARCH> BCJ decoder off, MODULE_SIG_FORCE with its
 #             own generated key (certs/signing_key.pem, certs/signing_key.x509)
-#   $KMODPRESS_CACHE/lab/loader               test/lab/loader.c, static: finit_module(fd, params, 4) like kmod >= 31
+#   $KMODPRESS_CACHE/lab/loader               native/loader.c, static: finit_module(fd, params, 4) like kmod >= 31
+#                                             (loader.stamp: the source's sha256, then gcc's version line)
 # Each tree has .kmodpress-stamp (a hash of everything that decides its contents) and .kmodpress-build-seconds.
 # Environment: KMODPRESS_CACHE, KMODPRESS_LAB_VARIANTS (default "gzip zstd xz"), KMODPRESS_LINUX_SOURCE (tarball).
 set -euo pipefail
@@ -26,12 +27,13 @@ die() { echo "build-kernels: ERROR: $*" >&2; exit 1; }
 mkdir -p "$LAB"
 
 # --- the static loader -------------------------------------------------------------------------------------------
-loader_hash=$( { sha256sum < "$here/loader.c"; gcc --version | head -1; } | sha256sum | cut -d' ' -f1)
-if [ ! -x "$LAB/loader" ] || [ "$(cat "$LAB/loader.stamp" 2>/dev/null)" != "$loader_hash" ]; then
+loader_c=$here/../../native/loader.c
+loader_stamp=$(sha256sum < "$loader_c" | cut -d' ' -f1; gcc --version | head -1)
+if [ ! -x "$LAB/loader" ] || [ "$(cat "$LAB/loader.stamp" 2>/dev/null)" != "$loader_stamp" ]; then
 	log "building loader"
-	gcc -static -O2 -Wall -Werror -o "$LAB/loader.tmp" "$here/loader.c"
+	gcc -static -O2 -Wall -Werror -o "$LAB/loader.tmp" "$loader_c"
 	mv -f "$LAB/loader.tmp" "$LAB/loader"
-	echo "$loader_hash" > "$LAB/loader.stamp"
+	echo "$loader_stamp" > "$LAB/loader.stamp"
 fi
 
 # --- the kernel source, extracted once ---------------------------------------------------------------------------

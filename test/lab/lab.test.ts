@@ -8,12 +8,14 @@
 // `kmodpress verify --json` must say `loadable` exactly where the booted kernel loaded (see docs/lab.md).
 // KMODPRESS_LAB_ONLY=gzip,debian runs some kernels only; KMODPRESS_LAB_VERBOSE=1 prints every verdict.
 import {execFileSync, spawnSync} from 'node:child_process';
+import {createHash} from 'node:crypto';
 import {copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {basename, dirname, join} from 'node:path';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {type BootResult, bootAndLoad, type CaseResult, LOADER_C} from '../../src/boot/index.js';
+import {type BootResult, bootAndLoad, type CaseResult, LOADER_SOURCE} from '../../src/boot/index.js';
+import {isStaticExecutable} from '../../src/boot/elf-static.js';
 import {cached, DEBIAN_BUILD, DEBIAN_KV, DEBIAN_MODDIR} from '../helpers/paths.js';
 import {exampleModule} from '../helpers/tree.js';
 
@@ -378,8 +380,12 @@ for (const key of Object.keys(CASES).filter((k) => !only || only.includes(k))) {
 	});
 }
 
-test('lab: src/boot embeds test/lab/loader.c unchanged', () => {
-	assert.is(LOADER_C, readFileSync(join(import.meta.dirname, 'loader.c'), 'utf8'));
+test('lab: the loader every boot uses is static and built from native/loader.c as it is now (the one verify --boot builds)', () => {
+	const loader = cached('lab', 'loader');
+	assert.ok(isStaticExecutable(readFileSync(loader)), `${loader} is a static executable`);
+	// build-kernels.sh's loader.stamp: the source's sha256, then gcc's version line
+	const stamp = readFileSync(cached('lab', 'loader.stamp'), 'utf8').split('\n')[0];
+	assert.is(stamp, createHash('sha256').update(readFileSync(LOADER_SOURCE)).digest('hex'), `${loader} is stale: run bash test/lab/build-kernels.sh`);
 });
 
 test.run();

@@ -8,7 +8,8 @@
  * Prints exactly one parseable line on stdout:
  *   LOADER <file-or-name> rc=<0|-1> errno=<n> <strerror>
  * and exits 0 when the call succeeded, 1 when it failed, 2 on usage/open errors.
- * Built with `gcc -static -O2` by test/lab/build-kernels.sh; runs as PID-1's child in the lab's initramfs.
+ * Built with `gcc -static -O2` by src/boot/loader.ts (ensureLoader, for `kmodpress verify --boot`) and by
+ * test/lab/build-kernels.sh (the kernel lab); runs as PID-1's child in the boot check's initramfs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
