@@ -1,6 +1,7 @@
-# kmodpress: shared part of the kernel hooks (hooks/postinst.d/kmodpress, hooks/kernel-install/50-kmodpress.install).
-# Sourced, not executed. kmodpress_kernel_hook NAME KV fixes the out-of-tree modules of kernel KV once its modules
-# are in place:
+# kmodpress: shared part of the hooks (hooks/postinst.d/kmodpress, hooks/kernel-install/50-kmodpress.install,
+# hooks/dkms/post-install, hooks/dkms/post-transaction): the one lookup of the kmodpress executable (kmodpress_find),
+# where out-of-tree modules are installed, depmod for a root. Sourced, not executed.
+# kmodpress_kernel_hook NAME KV fixes the out-of-tree modules of kernel KV once its modules are in place:
 #   1. every DKMS module installed for KV goes through hooks/dkms/post-install (compress as the kernel's own
 #      modules_install would, and DKMS's copy under /var/lib/dkms rewritten to match, so `dkms status` stays clean);
 #   2. `kmodpress recompress --kernel KV --root ROOT`: every other module outside modules.order (extra/, updates/,
@@ -14,19 +15,50 @@
 
 kmodpress_hook_dir=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/..
 
-# Sets the array kmodpress_cmd to the command that runs kmodpress, or returns 1.
+# Sets the array kmodpress_cmd to the command that runs kmodpress, or prints why it cannot (also kept in
+# kmodpress_why) and returns 1.
 kmodpress_find() {
-	if [ -n "${KMODPRESS_BIN:-}" ]; then
-		[ -x "$KMODPRESS_BIN" ] || { echo "KMODPRESS_BIN=$KMODPRESS_BIN is not an executable file" >&2; return 1; }
+	kmodpress_why=
+	if [ -n "${KMODPRESS_BIN:-}" ] && [ -x "$KMODPRESS_BIN" ]; then
 		kmodpress_cmd=("$KMODPRESS_BIN")
+	elif [ -n "${KMODPRESS_BIN:-}" ]; then
+		kmodpress_why="KMODPRESS_BIN=$KMODPRESS_BIN is not an executable file"
 	elif p=$(type -P kmodpress); then
 		kmodpress_cmd=("$p")
 	elif [ -f "$kmodpress_hook_dir/../dist/cli.js" ] && p=$(type -P node); then
 		kmodpress_cmd=("$p" "$(readlink -f -- "$kmodpress_hook_dir/../dist/cli.js")")
 	else
-		echo "kmodpress is not installed (not on PATH, KMODPRESS_BIN unset, no built checkout)" >&2
-		return 1
+		kmodpress_why="kmodpress is not installed (not on PATH, KMODPRESS_BIN unset, no built checkout)"
 	fi
+	[ -z "$kmodpress_why" ] || { echo "$kmodpress_why" >&2; return 1; }
+}
+
+# The suffixes of a module file (kmod reads each; scripts/Makefile.modinst writes .ko, .ko.gz, .ko.xz or .ko.zst).
+kmodpress_suffixes=(.ko .ko.gz .ko.xz .ko.zst)
+
+# Where the modules NAME… are installed in the module directory MODDIR: every NAME.ko* file or symlink outside
+# kernel/ (the kernel's own modules) and the build and source links, printed with find's -printf FORMAT.
+# kmodpress_installed_modules MODDIR FORMAT NAME...
+kmodpress_installed_modules() {
+	local moddir=$1 format=$2 n s names=()
+	shift 2
+	for n in "$@"; do
+		for s in "${kmodpress_suffixes[@]}"; do
+			[ "${#names[@]}" -gt 0 ] && names+=(-o)
+			names+=(-name "$n$s")
+		done
+	done
+	[ "${#names[@]}" -gt 0 ] || return 0
+	find "$moddir" -mindepth 1 \( -path "$moddir/kernel" -o -path "$moddir/build" -o -path "$moddir/source" \) -prune -o \
+		\( "${names[@]}" \) \( -type f -o -type l \) -printf "$format"
+}
+
+# depmod ARGS… for the system under ROOT (-b ROOT unless ROOT is /).
+# kmodpress_depmod ROOT ARGS...
+kmodpress_depmod() {
+	local root=$1
+	shift
+	if [ "$root" = / ]; then depmod "$@"; else depmod -b "$root" "$@"; fi
 }
 
 # The DKMS modules installed for kernel KV ($dkms_tree/<module>/kernel-<KV>-<arch> → <version>/<KV>/<arch>, with
