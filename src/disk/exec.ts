@@ -1,8 +1,8 @@
-// Every child process kmodpress starts goes through here: execa with an argument array (never a shell string),
-// an absolute path to a tool found only in the system's fixed directories (never $PATH, which a package's build
-// may point into its own tree), and an environment scrubbed of the variables that change compressor output.
+// Every child process kmodpress starts goes through here: an argument array (never a shell string), an absolute
+// path to a tool found only in the system's fixed directories (never $PATH, which a package's build may point into
+// its own tree), and an environment scrubbed of the variables that change compressor output.
 import type {Options, Result} from 'execa';
-import {execFile, execFileSync} from 'node:child_process';
+import {type ChildProcessWithoutNullStreams, execFile, execFileSync, spawn} from 'node:child_process';
 import {accessSync, constants} from 'node:fs';
 import {join} from 'node:path';
 import {KmodpressError} from '../errors.js';
@@ -90,4 +90,11 @@ export function queryToolAsync(file: string, args: readonly string[], opts: {tim
 			resolve({exitCode: code, stdout: String(stdout ?? ''), stderr: String(stderr ?? (err ? err.message : ''))});
 		});
 	});
+}
+
+/** A long-lived child whose stdin, stdout and stderr are pipes to this process (the lock holder, lock.ts): same
+ * rules as run() — absolute path, argument array, no shell, scrubbed environment. */
+export function spawnTool(file: string, args: readonly string[]): ChildProcessWithoutNullStreams {
+	if (!file.startsWith('/')) throw new KmodpressError('E_INTERNAL', `spawnTool() needs an absolute path, got ${file}`);
+	return spawn(file, args, {stdio: ['pipe', 'pipe', 'pipe'], env: scrubbedEnv(), shell: false});
 }

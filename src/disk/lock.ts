@@ -3,13 +3,12 @@
 // from this process: when this process exits — or is SIGKILLed — the pipe closes, cat exits and the kernel drops
 // the lock. No stale lock can outlive its holder, so nothing has to guess from pids. `cat` echoes a byte once it
 // runs, which is the moment the lock is held.
-import {type ChildProcess, spawn} from 'node:child_process';
 import {existsSync, readFileSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {createHash} from 'node:crypto';
 import {KmodpressError} from '../errors.js';
-import {requireTool, scrubbedEnv} from './exec.js';
+import {requireTool, spawnTool} from './exec.js';
 import type {Log} from '../types.js';
 import {silentLog} from '../types.js';
 
@@ -29,11 +28,9 @@ export async function acquireKernelLock(moduleDir: string, opts: {timeoutMs?: nu
 	const flock = requireTool('flock', 'lock the module tree', 'util-linux');
 	const cat = requireTool('cat', 'hold the lock', 'coreutils');
 	const timeoutMs = opts.timeoutMs ?? 600_000;
-	const child: ChildProcess = spawn(flock, ['-x', '-w', String(Math.max(1, Math.ceil(timeoutMs / 1000))), path, cat], {
-		stdio: ['pipe', 'pipe', 'pipe'], env: scrubbedEnv(), detached: false,
-	});
+	const child = spawnTool(flock, ['-x', '-w', String(Math.max(1, Math.ceil(timeoutMs / 1000))), path, cat]);
 	let stderr = '';
-	child.stderr!.on('data', (d: Buffer) => {
+	child.stderr.on('data', (d: Buffer) => {
 		stderr += d;
 	});
 	const started = Date.now();
@@ -44,18 +41,18 @@ export async function acquireKernelLock(moduleDir: string, opts: {timeoutMs?: nu
 	}, 1000);
 	try {
 		await new Promise<void>((resolve, reject) => {
-			child.stdout!.once('data', () => resolve());
+			child.stdout.once('data', () => resolve());
 			child.once('error', reject);
 			child.once('exit', (code) => {
 				if (code === 1) {
-					reject(new KmodpressError('E_LOCK_TIMEOUT', `${path}: another kmodpress (${holder(path)}) held the lock for ${Math.round((Date.now() - started) / 1000)} s`, {
+					reject(new KmodpressError('E_LOCK_TIMEOUT', `another kmodpress (${holder(path)}) held the lock for ${Math.round((Date.now() - started) / 1000)} s`, {
 						file: path, fix: 'wait for it to finish, or check that it is not hung (its pid is in the lock file)',
 					}));
 				} else {
-					reject(new KmodpressError('E_WRITE_FAILED', `${path}: cannot lock (flock exit ${code}: ${stderr.trim()})`, {file: path, fix: 'check that the module tree is writable'}));
+					reject(new KmodpressError('E_WRITE_FAILED', `cannot lock (flock exit ${code}: ${stderr.trim()})`, {file: path, fix: 'check that the module tree is writable'}));
 				}
 			});
-			child.stdin!.write('L');
+			child.stdin.write('L');
 		});
 	} finally {
 		clearTimeout(waitLog);
@@ -82,7 +79,7 @@ export async function acquireKernelLock(moduleDir: string, opts: {timeoutMs?: nu
 				child.ref(); // wait for it: the lock is released when flock exits
 				(child.stdout as unknown as {ref?: () => void}).ref?.();
 				child.once('exit', () => resolve());
-				child.stdin!.end();
+				child.stdin.end();
 			});
 		},
 	};

@@ -27,7 +27,7 @@ export function pinDir(dir: string, anchors: readonly string[]): PinnedDir {
 		fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
 	} catch (e) {
 		if ((e as NodeJS.ErrnoException).code === 'ELOOP' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
-			throw new KmodpressError('E_INPUT_SYMLINK', `${dir} is (now) a symlink, not a directory; refused`, {file: dir, fix: 'check who is changing the module tree, then run again'});
+			throw new KmodpressError('E_INPUT_SYMLINK', '(now) a symlink, not a directory; refused', {file: dir, fix: 'check who is changing the module tree, then run again'});
 		}
 		throw fsError('E_INPUT_UNREADABLE', dir, 'open the directory', e, 'check that it exists');
 	}
@@ -49,7 +49,7 @@ export function pinDir(dir: string, anchors: readonly string[]): PinnedDir {
 		}
 		if (!inside(real, anchorReal)) {
 			closeSync(fd);
-			throw new KmodpressError('E_INPUT_SYMLINK', `${dir} leads out of ${anchor} (to ${real}) through a symlink; refused`, {file: dir, fix: 'replace the symlink with a real directory; check who is changing the module tree'});
+			throw new KmodpressError('E_INPUT_SYMLINK', `leads out of ${anchor} (to ${real}) through a symlink; refused`, {file: dir, fix: 'replace the symlink with a real directory; check who is changing the module tree'});
 		}
 	}
 	let closed = false;

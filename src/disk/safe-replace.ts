@@ -10,18 +10,20 @@
 //      fsync(dir)                                                                          ┘ exists, holding old or new bytes
 // Recompressing in place (foo.ko.xz → foo.ko.xz) is steps 1–4 with the same name. A crash between 4 and 5 leaves
 // foo.ko holding xz bytes: kmod and the kernel detect compression by magic, so it still loads, and the next run's
-// recoverInterrupted() finishes step 5. A crash before 4 leaves the old file and a temp file the next run removes.
-// The temp name never follows a symlink (O_EXCL|O_NOFOLLOW), and rename() replaces a symlink planted at the target
-// instead of following it.
+// recoverInterrupted() (recovery.ts) finishes step 5. A crash before 4 leaves the old file and a temp file the next
+// run removes. The temp name never follows a symlink (O_EXCL|O_NOFOLLOW), and rename() replaces a symlink planted at
+// the target instead of following it.
 import {randomBytes} from 'node:crypto';
 import * as nodeFs from 'node:fs';
-import {basename, join} from 'node:path';
-import {detectFormat} from '../formats/index.js';
-import {fsError, KmodpressError} from '../errors.js';
-import {findTool, queryToolAsync, run} from './exec.js';
+import {join} from 'node:path';
+import {fsError, isKmodpressError, KmodpressError} from '../errors.js';
+import {findTool, queryToolAsync} from './exec.js';
+import {fsyncDirGrouped, fsyncDirSync} from './group-commit.js';
+import {writeSecurityXattrs} from './xattrs.js';
 import type {Log} from '../types.js';
 import {silentLog} from '../types.js';
 
+/** Temporary files start with this (and match TEMP_RE), so that the next run can sweep up after a SIGKILL. */
 export const TEMP_PREFIX = '.kmodpress-';
 export const TEMP_RE = /^\.kmodpress-.+\.\d+\.[0-9a-f]+\.tmp$/;
 
@@ -44,75 +46,6 @@ export interface FsPort {
 	lstat(path: string): nodeFs.Stats;
 }
 
-/** fsync a directory before returning (the synchronous callers: recovery, removing an older name). */
-function fsyncDirNow(fs: SyncFsPort, dir: string): void {
-	if (fs !== syncFs) {
-		void fs.fsyncDir(dir);
-		return;
-	}
-	const fd = nodeFs.openSync(dir, nodeFs.constants.O_RDONLY | nodeFs.constants.O_DIRECTORY);
-	try {
-		nodeFs.fsyncSync(fd);
-	} finally {
-		nodeFs.closeSync(fd);
-	}
-}
-
-async function fsyncDirOnce(d: string): Promise<void> {
-	const fh = await nodeFs.promises.open(d, nodeFs.constants.O_RDONLY | nodeFs.constants.O_DIRECTORY);
-	try {
-		await fh.sync();
-	} finally {
-		await fh.close();
-	}
-}
-
-/** Group commit over `once` (exported for its test): a call made while one runs resolves with the next run, which
- * starts after the current one ends; calls made meanwhile share that next run.
- *
- * Used for directory fsyncs: every module renames in its directory and then needs that directory durable. An fsync
- * that starts after a caller's rename covers it, so callers that arrive while one runs share the next one (keyed by
- * the directory's inode: each module reaches it through its own pinned /proc/self/fd path, which stays open while
- * its caller waits). Thousands of modules in one directory then cost a few dozen directory fsyncs instead of two
- * each — each of which holds the directory against everyone else's renames while it writes. */
-export function groupCommit(once: (d: string) => Promise<void>, keyOf: (d: string) => string | undefined): (d: string) => Promise<void> {
-	const states = new Map<string, {running?: Promise<void>; queued?: Promise<void>}>();
-	return (d) => {
-		const key = keyOf(d);
-		if (key === undefined) return once(d);
-		let state = states.get(key);
-		if (!state) {
-			state = {};
-			states.set(key, state);
-		}
-		const s = state;
-		const start = (): Promise<void> => {
-			const p = once(d).finally(() => {
-				if (s.running === p) s.running = undefined;
-			});
-			s.running = p;
-			return p;
-		};
-		if (s.queued) return s.queued;
-		if (!s.running) return start();
-		const queued = s.running.catch(() => {}).then(() => {
-			s.queued = undefined;
-			return start();
-		});
-		s.queued = queued;
-		return queued;
-	};
-}
-
-const groupFsyncDir = groupCommit(fsyncDirOnce, (d) => {
-	try {
-		const st = nodeFs.statSync(d);
-		return `${st.dev}:${st.ino}`;
-	} catch {
-		return undefined; // let the real call report the error
-	}
-});
-
 export const realFs: FsPort = {
 	open: (p, f, m) => new Promise<number>((res, rej) => nodeFs.open(p, f, m, (e, fd) => (e ? rej(e) : res(fd)))),
 	write: (fd, data) => {
@@ -133,11 +66,12 @@ export const realFs: FsPort = {
 	},
 	rename: (a, b) => nodeFs.promises.rename(a, b),
 	unlink: (p) => nodeFs.unlinkSync(p),
-	fsyncDir: (d) => groupFsyncDir(d),
+	fsyncDir: (d) => fsyncDirGrouped(d),
 	lstat: (p) => nodeFs.lstatSync(p),
 };
 
-/** What recovery and stale-name removal use: synchronous (they run under the lock, once per directory). */
+/** What recovery and stale-name removal use: synchronous (they run under the lock, once per directory); the real
+ * fsyncDir returns once the directory is durable. */
 export interface SyncFsPort {
 	rename(from: string, to: string): void;
 	unlink(path: string): void;
@@ -149,7 +83,7 @@ export const syncFs: SyncFsPort = {
 	rename: (a, b) => nodeFs.renameSync(a, b),
 	unlink: (p) => nodeFs.unlinkSync(p),
 	lstat: (p) => nodeFs.lstatSync(p),
-	fsyncDir: realFs.fsyncDir,
+	fsyncDir: fsyncDirSync,
 };
 
 export type Step = 'open' | 'write' | 'chown' | 'fsync' | 'close' | 'verify' | 'rename' | 'fsync-dir' | 'rename-name' | 'fsync-dir-2';
@@ -174,204 +108,147 @@ export interface ReplaceOptions {
 	xattrs?: Record<string, string>;
 }
 
+/** One replacement under way: where it happens, the old file, and the temp file while it exists. */
+interface Job {
+	opts: ReplaceOptions;
+	fs: FsPort;
+	step: (step: Step) => void;
+	/** the old file, through the working directory */
+	fromPath: string;
+	/** the directory and the new file as named in messages */
+	label: string;
+	toPath: string;
+	old: nodeFs.Stats;
+	tmp: string;
+	fd?: number | undefined;
+	tmpExists: boolean;
+}
+
 export async function replaceFile(opts: ReplaceOptions): Promise<{written: string; removed?: string}> {
-	const fs = opts.fs ?? realFs;
-	const step = opts.onStep ?? (() => {});
-	const log = opts.log ?? silentLog;
+	const job = await prepare(opts);
+	try {
+		await writeTemp(job);
+		await verifyTemp(job);
+		await publish(job);
+	} catch (e) {
+		dropTemp(job);
+		throw writeFailure(e, job.toPath);
+	}
+	if (opts.from === opts.to) {
+		(opts.log ?? silentLog)('debug', `${job.toPath}: replaced in place`);
+		return {written: job.toPath};
+	}
+	await dropOldName(job);
+	return {written: job.toPath, removed: join(job.label, opts.from)};
+}
+
+/** The old file (a regular file), the temp name beside it, and a directory that lets the new name be published. */
+async function prepare(opts: ReplaceOptions): Promise<Job> {
 	const fromPath = join(opts.dir, opts.from);
 	const label = opts.dirLabel ?? opts.dir;
 	const toPath = join(label, opts.to);
 	let old: nodeFs.Stats;
+	const fs = opts.fs ?? realFs;
 	try {
 		old = fs.lstat(fromPath);
 	} catch (e) {
 		throw fsError('E_WRITE_FAILED', join(label, opts.from), 'stat it', e);
 	}
-	if (!old.isFile()) throw new KmodpressError('E_INPUT_NOT_REGULAR', `${join(label, opts.from)} is not a regular file`, {file: join(label, opts.from)});
+	if (!old.isFile()) throw new KmodpressError('E_INPUT_NOT_REGULAR', 'not a regular file', {file: join(label, opts.from)});
 	const tmp = join(opts.dir, `${TEMP_PREFIX}${opts.to}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-	// An append-only (chattr +a) directory lets the temp file be created but never renamed or removed again: refuse
-	// before writing anything. Immutable (+i) too, for a clear message instead of EPERM ("run as root").
-	const flags = await dirFlags(opts.dirLabel ?? opts.dir);
-	if (flags && /[ai]/.test(flags)) {
-		const flag = flags.includes('i') ? 'i' : 'a';
-		throw new KmodpressError('E_WRITE_FAILED', `${toPath}: cannot write it; the original is untouched (EPERM: ${label} is ${flag === 'i' ? 'immutable' : 'append-only'}, chattr +${flag})`, {
-			file: toPath, fix: `if the change is intended, chattr -${flag} ${label} and run again`,
-		});
+	await refuseLockedDir(label, toPath);
+	return {opts, fs, step: opts.onStep ?? (() => {}), fromPath, label, toPath, old, tmp, tmpExists: false};
+}
+
+/** An append-only (chattr +a) directory lets the temp file be created but never renamed or removed again: refuse
+ * before writing anything. Immutable (+i) too, for a clear message instead of EPERM ("run as root"). */
+async function refuseLockedDir(dir: string, toPath: string): Promise<void> {
+	const flags = await dirFlags(dir);
+	if (!flags || !/[ai]/.test(flags)) return;
+	const flag = flags.includes('i') ? 'i' : 'a';
+	throw new KmodpressError('E_WRITE_FAILED', `cannot write it; the original is untouched (EPERM: ${dir} is ${flag === 'i' ? 'immutable' : 'append-only'}, chattr +${flag})`, {
+		file: toPath, fix: `if the change is intended, chattr -${flag} ${dir} and run again`,
+	});
+}
+
+/** Steps 1–2: the new bytes in the temp file, with the old file's owner, mode and security xattrs, durable. */
+async function writeTemp(job: Job): Promise<void> {
+	const {fs, step, old, tmp, opts} = job;
+	step('open');
+	const C = nodeFs.constants;
+	job.fd = await fs.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, old.mode & 0o7777);
+	job.tmpExists = true;
+	step('write');
+	fs.write(job.fd, opts.data);
+	step('chown');
+	if (process.getuid?.() === 0) fs.fchown(job.fd, old.uid, old.gid);
+	fs.fchmod(job.fd, old.mode & 0o7777);
+	step('fsync');
+	await fs.fsync(job.fd);
+	step('close');
+	fs.close(job.fd);
+	job.fd = undefined;
+	if (opts.xattrs && Object.keys(opts.xattrs).length > 0) await writeSecurityXattrs(tmp, opts.xattrs);
+}
+
+/** Step 3: what the disk gives back is what was written, and the caller accepts it. */
+async function verifyTemp(job: Job): Promise<void> {
+	const {opts} = job;
+	job.step('verify');
+	const back = job.fs.readFile(job.tmp);
+	if (!back.equals(Buffer.from(opts.data.buffer, opts.data.byteOffset, opts.data.byteLength))) {
+		throw new KmodpressError('E_WRITE_FAILED', 'what was read back from the temporary file differs from what was written', {file: job.toPath, fix: 'check the disk and filesystem (dmesg)'});
 	}
-	let fd: number | undefined;
-	let tmpExists = false;
+	await opts.verify?.(back);
+}
+
+/** Step 4: the old name holds the new bytes, durably. */
+async function publish(job: Job): Promise<void> {
+	job.step('rename');
+	await job.fs.rename(job.tmp, job.fromPath);
+	job.tmpExists = false;
+	job.step('fsync-dir');
+	await job.fs.fsyncDir(job.opts.dir);
+}
+
+/** After a failure before step 4 completed: close and remove the temp file (the original is untouched). */
+function dropTemp(job: Job): void {
+	if (job.fd !== undefined) {
+		try {
+			job.fs.close(job.fd);
+		} catch {
+			// already failing
+		}
+	}
+	if (job.tmpExists) {
+		try {
+			job.fs.unlink(job.tmp);
+		} catch {
+			// the next run's recoverInterrupted() sweeps it
+		}
+	}
+}
+
+function writeFailure(e: unknown, toPath: string): KmodpressError {
+	if (isKmodpressError(e)) return e;
+	const code = (e as NodeJS.ErrnoException)?.code;
+	const fix = code === 'ENOSPC' ? 'free space on that filesystem and run again' : code === 'EROFS' ? 'remount it read-write, or pass --root to a writable copy'
+		: code === 'EACCES' || code === 'EPERM' ? 'run as root (the module tree belongs to root)' : 'check the directory and run again';
+	return fsError('E_WRITE_FAILED', toPath, 'write it; the original is untouched', e, fix);
+}
+
+/** Step 5: the one live name moves to the new name, durably. */
+async function dropOldName(job: Job): Promise<void> {
+	const {opts} = job;
 	try {
-		step('open');
-		const C = nodeFs.constants;
-		fd = await fs.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, old.mode & 0o7777);
-		tmpExists = true;
-		step('write');
-		fs.write(fd, opts.data);
-		step('chown');
-		if (process.getuid?.() === 0) fs.fchown(fd, old.uid, old.gid);
-		fs.fchmod(fd, old.mode & 0o7777);
-		step('fsync');
-		await fs.fsync(fd);
-		step('close');
-		fs.close(fd);
-		fd = undefined;
-		if (opts.xattrs && Object.keys(opts.xattrs).length > 0) await writeSecurityXattrs(tmp, opts.xattrs);
-		step('verify');
-		const back = fs.readFile(tmp);
-		if (!back.equals(Buffer.from(opts.data.buffer, opts.data.byteOffset, opts.data.byteLength))) {
-			throw new KmodpressError('E_WRITE_FAILED', `${toPath}: what was read back from the temporary file differs from what was written`, {file: toPath, fix: 'check the disk and filesystem (dmesg)'});
-		}
-		await opts.verify?.(back);
-		step('rename');
-		await fs.rename(tmp, fromPath);
-		tmpExists = false;
-		step('fsync-dir');
-		await fs.fsyncDir(opts.dir);
-	} catch (e) {
-		if (fd !== undefined) {
-			try {
-				fs.close(fd);
-			} catch {
-				// already failing
-			}
-		}
-		if (tmpExists) {
-			try {
-				fs.unlink(tmp);
-			} catch {
-				// the next run's recoverInterrupted() sweeps it
-			}
-		}
-		if (e instanceof KmodpressError) throw e;
-		const code = (e as NodeJS.ErrnoException)?.code;
-		const fix = code === 'ENOSPC' ? 'free space on that filesystem and run again' : code === 'EROFS' ? 'remount it read-write, or pass --root to a writable copy'
-			: code === 'EACCES' || code === 'EPERM' ? 'run as root (the module tree belongs to root)' : 'check the directory and run again';
-		throw fsError('E_WRITE_FAILED', toPath, 'write it; the original is untouched', e, fix);
-	}
-	if (opts.from === opts.to) {
-		log('debug', `${toPath}: replaced in place`);
-		return {written: toPath};
-	}
-	try {
-		step('rename-name');
-		await fs.rename(fromPath, join(opts.dir, opts.to));
-		step('fsync-dir-2');
-		await fs.fsyncDir(opts.dir);
+		job.step('rename-name');
+		await job.fs.rename(job.fromPath, join(opts.dir, opts.to));
+		job.step('fsync-dir-2');
+		await job.fs.fsyncDir(opts.dir);
 	} catch (e) {
 		// The new bytes are safe under the old name; the next run renames them (recoverInterrupted).
-		throw fsError('E_WRITE_FAILED', toPath, `rename ${opts.from} to ${opts.to} (the new bytes are kept under ${opts.from})`, e);
+		throw fsError('E_WRITE_FAILED', job.toPath, `rename ${opts.from} to ${opts.to} (the new bytes are kept under ${opts.from})`, e);
 	}
-	return {written: toPath, removed: join(label, opts.from)};
-}
-
-const SUFFIX_OF: Record<string, string> = {xz: '.ko.xz', zstd: '.ko.zst', gzip: '.ko.gz', elf: '.ko'};
-
-export interface Recovery {
-	removedTemps: string[];
-	renamed: {from: string; to: string}[];
-}
-
-/**
- * Finish what an interrupted run left in `dir` (call with the kernel's lock held): remove temp files, and give a
- * module whose name does not match its content (foo.ko holding xz bytes after a crash between steps 4 and 5) the
- * name its content has. Never deletes a module.
- */
-/** `isModule`: whether a file's whole content decodes to a module — only then is a name that does not match the
- * content the trace of an interrupted replace (a file that is garbage under any name is left for the caller to report). */
-export function recoverInterrupted(dir: string, opts: {log?: Log; fs?: SyncFsPort; isModule?: (path: string) => boolean} = {}): Recovery {
-	const fs = opts.fs ?? syncFs;
-	const log = opts.log ?? silentLog;
-	const out: Recovery = {removedTemps: [], renamed: []};
-	let names: string[];
-	try {
-		names = nodeFs.readdirSync(dir);
-	} catch {
-		return out;
-	}
-	for (const name of names) {
-		const p = join(dir, name);
-		if (TEMP_RE.test(name)) {
-			try {
-				if (fs.lstat(p).isFile()) {
-					fs.unlink(p);
-					out.removedTemps.push(p);
-					log('info', `${p}: removed a temporary file an interrupted run left`);
-				}
-			} catch {
-				// raced away
-			}
-			continue;
-		}
-		const m = /^(.+\.ko)(\.xz|\.zst|\.gz)?$/.exec(name);
-		if (!m) continue;
-		let head: Buffer;
-		try {
-			if (!fs.lstat(p).isFile()) continue;
-			const fd = nodeFs.openSync(p, nodeFs.constants.O_RDONLY | nodeFs.constants.O_NOFOLLOW);
-			try {
-				head = Buffer.alloc(16);
-				nodeFs.readSync(fd, head, 0, 16, 0);
-			} finally {
-				nodeFs.closeSync(fd);
-			}
-		} catch {
-			continue;
-		}
-		const format = detectFormat(head);
-		const want = format ? SUFFIX_OF[format] : undefined;
-		const has = `.ko${m[2] ?? ''}`;
-		if (!want || want === has) continue;
-		if (opts.isModule && !opts.isModule(p)) continue;
-		const to = join(dir, `${m[1]!.slice(0, -3)}${want}`);
-		try {
-			fs.rename(p, to);
-			fsyncDirNow(fs, dir);
-			out.renamed.push({from: p, to});
-			log('info', `${p}: holds ${format} data, renamed to ${basename(to)} (an interrupted run's last step)`);
-		} catch (e) {
-			log('warn', `${p}: holds ${format} data but could not be renamed to ${basename(to)}: ${(e as Error).message}`);
-		}
-	}
-	return out;
-}
-
-// ----------------------------------------------------------------------------------------------------------------
-// security.* extended attributes (SELinux labels, IMA/EVM). Node has no xattr API: getfattr/setfattr (Debian
-// package `attr`) are used when installed, once per directory to read, and only for files that have any.
-
-// One getfattr per directory, shared by every caller: the promise is cached, not the map it fills — modules are
-// processed concurrently, and callers that found an empty, still-filling map used to get no xattrs at all.
-const xattrCache = new Map<string, Promise<Map<string, Record<string, string>>>>();
-
-/** The security.* xattrs of every file in `dir` (cached per run). Empty when getfattr is not installed. */
-export async function readSecurityXattrs(file: string): Promise<Record<string, string>> {
-	const dir = join(file, '..');
-	let pending = xattrCache.get(dir);
-	if (!pending) {
-		pending = readDirSecurityXattrs(dir);
-		xattrCache.set(dir, pending);
-	}
-	return (await pending).get(file) ?? {};
-}
-
-async function readDirSecurityXattrs(dir: string): Promise<Map<string, Record<string, string>>> {
-	const byFile = new Map<string, Record<string, string>>();
-	const getfattr = findTool('getfattr');
-	if (!getfattr) return byFile;
-	const names = nodeFs.readdirSync(dir).filter((n) => /\.ko(\.\w+)?$/.test(n)).map((n) => join(dir, n));
-	if (names.length === 0) return byFile;
-	const rr = await queryToolAsync(getfattr, ['--absolute-names', '-d', '-m', '^security\\.', '-e', 'hex', '--', ...names]);
-	let current: string | undefined;
-	for (const line of String(rr.stdout).split('\n')) {
-		const f = /^# file: (.*)$/.exec(line);
-		if (f) {
-			current = f[1]!;
-			continue;
-		}
-		const a = /^(security\.[^=]+)=(0x[0-9a-f]+)$/.exec(line);
-		if (a && current) byFile.set(current, {...byFile.get(current), [a[1]!]: a[2]!});
-	}
-	return byFile;
 }
 
 // chattr flags of a directory (`lsattr -d`), cached per run; undefined when unknown (no lsattr, no flags support).
@@ -391,15 +268,6 @@ function dirFlags(dir: string): Promise<string | undefined> {
 	return pending;
 }
 
-async function writeSecurityXattrs(file: string, xattrs: Record<string, string>): Promise<void> {
-	const setfattr = findTool('setfattr');
-	if (!setfattr) throw new KmodpressError('E_TOOL_MISSING', `${file}: the module has security xattrs (${Object.keys(xattrs).join(', ')}) but setfattr is not installed`, {fix: 'apt-get install attr'});
-	for (const [name, value] of Object.entries(xattrs)) {
-		const r = await run(setfattr, ['-n', name, '-v', value, '--', file]);
-		if (r.exitCode !== 0) throw new KmodpressError('E_WRITE_FAILED', `${file}: cannot set ${name} (${String(r.stderr).trim()})`, {file});
-	}
-}
-
 /** Remove an older name of a module once its new file is durable (foo.ko.zst after foo.ko.xz was written). */
 export function removeStaleName(dir: string, name: string, opts: {log?: Log; fs?: SyncFsPort} = {}): void {
 	const fs = opts.fs ?? syncFs;
@@ -407,7 +275,7 @@ export function removeStaleName(dir: string, name: string, opts: {log?: Log; fs?
 	try {
 		if (!fs.lstat(p).isFile()) return;
 		fs.unlink(p);
-		fsyncDirNow(fs, dir);
+		void fs.fsyncDir(dir);
 		(opts.log ?? silentLog)('info', `${p}: removed, an older name of the module just written`);
 	} catch (e) {
 		throw fsError('E_WRITE_FAILED', p, 'remove this older name of the module', e);

@@ -10,7 +10,6 @@ import type {Log} from '../types.js';
 import {silentLog} from '../types.js';
 import {TEMP_RE} from './safe-replace.js';
 
-
 export interface ModuleFile {
 	path: string;
 }
@@ -81,30 +80,30 @@ export async function walkModules(paths: readonly string[], opts: {root?: string
 			} catch {
 				// dangling
 			}
-			errors.push(new KmodpressError('E_INPUT_SYMLINK', `${abs} is a symlink (to ${target}); kmodpress does not follow symlinks`, {file: abs, fix: 'name the file itself'}));
+			errors.push(new KmodpressError('E_INPUT_SYMLINK', `a symlink (to ${target}); kmodpress does not follow symlinks`, {file: abs, fix: 'name the file itself'}));
 			continue;
 		}
 		if (st.isDirectory()) {
 			const escape = leavesAnchors(abs, anchors);
 			if (escape) {
-				errors.push(new KmodpressError('E_INPUT_SYMLINK', `${abs}: leads out of ${escape.anchor} (to ${escape.real}) through a symlink; kmodpress does not follow symlinks out of the tree`, {file: abs, fix: 'replace the symlink with a real directory'}));
+				errors.push(new KmodpressError('E_INPUT_SYMLINK', `leads out of ${escape.anchor} (to ${escape.real}) through a symlink; kmodpress does not follow symlinks out of the tree`, {file: abs, fix: 'replace the symlink with a real directory'}));
 				continue;
 			}
 			walkDir(abs, safeRealpath(abs) ?? abs, add, errors, log);
 		} else if (st.isFile()) {
 			if (!MODULE_NAME_RE.test(abs)) {
-				errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', `${abs} is not named like a module (*.ko, *.ko.gz, *.ko.xz, *.ko.zst)`, {file: abs, fix: 'name module files or the directories that hold them'}));
+				errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', 'not named like a module (*.ko, *.ko.gz, *.ko.xz, *.ko.zst)', {file: abs, fix: 'name module files or the directories that hold them'}));
 				continue;
 			}
 			// A symlinked directory on the way may not lead out of the tree it lies in (the module dir, the sysroot).
 			const escape = leavesAnchors(dirname(abs), anchors);
 			if (escape) {
-				errors.push(new KmodpressError('E_INPUT_SYMLINK', `${abs}: a directory on its path leads out of ${escape.anchor} (to ${escape.real}); kmodpress does not follow symlinks out of the tree`, {file: abs, fix: `replace the symlink with a real directory, or name the file under ${escape.real}`}));
+				errors.push(new KmodpressError('E_INPUT_SYMLINK', `a directory on its path leads out of ${escape.anchor} (to ${escape.real}); kmodpress does not follow symlinks out of the tree`, {file: abs, fix: `replace the symlink with a real directory, or name the file under ${escape.real}`}));
 				continue;
 			}
 			add(abs);
 		} else {
-			errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', `${abs} is not a regular file (${kind(st)})`, {file: abs, fix: 'remove it or name real module files'}));
+			errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', `not a regular file (${kind(st)})`, {file: abs, fix: 'remove it or name real module files'}));
 		}
 	}
 	return {modules, errors};
@@ -140,7 +139,7 @@ function walkDir(dir: string, top: string, add: (p: string) => void, errors: Kmo
 				if (!st) continue;
 				type = st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
 				if (type === 'link') {
-					errors.push(new KmodpressError('E_INPUT_SYMLINK', `${p} keeps changing between a symlink and a file; refused`, {file: p, fix: 'check who is changing the module tree'}));
+					errors.push(new KmodpressError('E_INPUT_SYMLINK', 'keeps changing between a symlink and a file; refused', {file: p, fix: 'check who is changing the module tree'}));
 					continue;
 				}
 			}
@@ -148,7 +147,7 @@ function walkDir(dir: string, top: string, add: (p: string) => void, errors: Kmo
 		if (type === 'link') {
 			if (target === undefined || !inside(target, top)) {
 				if (MODULE_NAME_RE.test(e.name) || (target && safeIsDir(target))) {
-					errors.push(new KmodpressError('E_INPUT_SYMLINK', `${p} is a symlink out of the tree (to ${target ?? 'nothing'}); refused`, {file: p, fix: 'replace the link with the module file itself'}));
+					errors.push(new KmodpressError('E_INPUT_SYMLINK', `a symlink out of the tree (to ${target ?? 'nothing'}); refused`, {file: p, fix: 'replace the link with the module file itself'}));
 				}
 			} else {
 				log('debug', `${p}: a symlink inside the tree, skipped (its target is processed)`);
@@ -156,11 +155,11 @@ function walkDir(dir: string, top: string, add: (p: string) => void, errors: Kmo
 			continue;
 		}
 		if (type === 'dir') {
-			if (MODULE_NAME_RE.test(e.name)) errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', `${p} is a directory named like a module`, {file: p, fix: 'remove or rename it'}));
+			if (MODULE_NAME_RE.test(e.name)) errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', 'a directory named like a module', {file: p, fix: 'remove or rename it'}));
 			walkDir(p, top, add, errors, log);
 		} else if (MODULE_NAME_RE.test(e.name)) {
 			if (type === 'file') add(p);
-			else errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', `${p} is not a regular file (${e.isFIFO() ? 'a FIFO' : e.isSocket() ? 'a socket' : 'a device'})`, {file: p, fix: 'remove it'}));
+			else errors.push(new KmodpressError('E_INPUT_NOT_REGULAR', `not a regular file (${e.isFIFO() ? 'a FIFO' : e.isSocket() ? 'a socket' : 'a device'})`, {file: p, fix: 'remove it'}));
 		}
 	}
 }
@@ -178,21 +177,21 @@ function safeIsDir(p: string): boolean {
 }
 
 /** Read a module without following a symlink, and check the file opened is the one that was listed. */
-export async function readModuleFile(path: string, opts: {maxBytes?: number; label?: string} & Record<string, unknown> = {}): Promise<Buffer> {
+export async function readModuleFile(path: string, opts: {maxBytes?: number; label?: string} = {}): Promise<Buffer> {
 	const shown = opts.label ?? path;
 	let fd: number;
 	try {
 		fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
 	} catch (e) {
 		const code = (e as NodeJS.ErrnoException).code;
-		if (code === 'ELOOP') throw new KmodpressError('E_INPUT_SYMLINK', `${shown} became a symlink; refused`, {file: shown, fix: 'check who is changing the module tree'});
+		if (code === 'ELOOP') throw new KmodpressError('E_INPUT_SYMLINK', 'became a symlink; refused', {file: shown, fix: 'check who is changing the module tree'});
 		throw fsError('E_INPUT_UNREADABLE', shown, 'open it', e, 'check that it exists and is readable');
 	}
 	try {
 		const st = fstatSync(fd);
-		if (!st.isFile()) throw new KmodpressError('E_INPUT_NOT_REGULAR', `${shown} is not a regular file`, {file: shown});
+		if (!st.isFile()) throw new KmodpressError('E_INPUT_NOT_REGULAR', 'not a regular file', {file: shown});
 		const max = opts.maxBytes ?? DEFAULT_MAX_DECOMPRESSED;
-		if (st.size > max) throw new KmodpressError('E_CODEC_BOMB', `${shown} is ${st.size} bytes, past the bound of ${max}`, {file: shown, fix: 'raise maxDecompressedBytes if the module is genuine'});
+		if (st.size > max) throw new KmodpressError('E_CODEC_BOMB', `${st.size} bytes, past the bound of ${max}`, {file: shown, fix: 'raise maxDecompressedBytes if the module is genuine'});
 		const buf = Buffer.allocUnsafe(st.size);
 		let off = 0;
 		while (off < st.size) {

@@ -1,11 +1,14 @@
-// depmod: run once per kernel after modules changed, then check that modules.dep lists every module written —
-// depmod silently skips a suffix whose decompressor kmod was built without, and exits 0 (kernel-facts.md §3).
+// depmod, the whole story: whether a run needs it (depmodStep), running the target's depmod with its System.map and
+// the indexes kept until it succeeds (runDepmod), then checking that modules.dep lists every module written —
+// depmod silently skips a suffix whose decompressor kmod was built without, and exits 0 (kmod's shared/util.c lists
+// .ko.gz, .ko.xz, .ko.zst in kmod_exts[] only when built with zlib, xz, zstd; tools/depmod.c takes only those).
 import {linkSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync, statSync} from 'node:fs';
 import {join, relative, sep} from 'node:path';
-import {KmodpressError} from '../errors.js';
+import {errorToJSON, type ErrorJSON, fsError, isKmodpressError, KmodpressError} from '../errors.js';
 import {requireTool, run} from '../disk/exec.js';
 import type {KernelTarget} from '../target/discover.js';
 import {resolveInRoot} from '../target/discover.js';
+import {type ModuleResult, wroteModule} from './module.js';
 import type {Log} from '../types.js';
 
 export interface DepmodRun {
@@ -15,6 +18,60 @@ export interface DepmodRun {
 	argv?: string[];
 	/** depmod's warnings */
 	stderr?: string;
+}
+
+/** What the report says about depmod: the run, and the written modules modules.dep still does not list. */
+export type DepmodReport = DepmodRun & {missing: string[]};
+
+/** depmod after a run, and the check after it: skipped with --no-depmod (`depmod: false`), or when nothing was written
+ * and modules.dep already lists every module; once it ran, a written module that modules.dep does not list fails
+ * with E_DEPMOD_MISSING_MODULE (set on its result). A depmod that fails is reported in `error`. */
+export interface DepmodStep {
+	depmod: DepmodReport;
+	/** depmod failed (its indexes were put back) */
+	error?: ErrorJSON;
+}
+
+export async function depmodStep(target: KernelTarget, results: ModuleResult[], opts: {depmod?: boolean | undefined; log?: Log} = {}): Promise<DepmodStep> {
+	const skip = whyNoDepmod(target, results, opts);
+	let ran: DepmodRun;
+	let error: ErrorJSON | undefined;
+	try {
+		ran = await runDepmod(target, {...(skip ? {skip} : {}), ...(opts.log ? {log: opts.log} : {})});
+	} catch (e) {
+		error = errorToJSON(e);
+		ran = {ran: false, reason: isKmodpressError(e) ? e.message : String(e)};
+	}
+	const missing = ran.ran ? markMissing(target, results) : [];
+	return {depmod: {...ran, missing}, ...(error ? {error} : {})};
+}
+
+function whyNoDepmod(target: KernelTarget, results: readonly ModuleResult[], opts: {depmod?: boolean}): string | undefined {
+	if (opts.depmod === false) return '--no-depmod: depmod skipped';
+	if (results.some(wroteModule)) return undefined;
+	// nothing written: depmod would only rewrite the same indexes (and on a full disk could lose them)
+	try {
+		if (missingFromModulesDep(target.moduleDir, resultFiles(results)).length === 0) return 'nothing changed and modules.dep already lists every module';
+	} catch {
+		// no modules.dep yet: run depmod
+	}
+	return undefined;
+}
+
+const resultFiles = (results: readonly ModuleResult[]): string[] => results.filter((r) => r.result).map((r) => r.result!);
+
+/** Fail every written module that modules.dep does not list; returns their files. */
+function markMissing(target: KernelTarget, results: ModuleResult[]): string[] {
+	const missing = missingFromModulesDep(target.moduleDir, resultFiles(results));
+	for (const r of results) {
+		if (!r.result || !missing.includes(r.result)) continue;
+		r.error = new KmodpressError('E_DEPMOD_MISSING_MODULE', 'missing from modules.dep after depmod: modprobe will not find it', {
+			file: r.result,
+			fix: `check that kmod reads *${r.result.slice(r.result.lastIndexOf('.'))} (kmod --version) and rerun depmod -a ${target.release.value}`,
+		}).toJSON();
+		r.outcome = 'failed';
+	}
+	return missing;
 }
 
 /** A System.map worth passing with -F: Debian ships an 83-byte stub ("ffffffffffffffff B The real System.map is in …"). */
@@ -123,13 +180,12 @@ export function parseModulesDep(text: string): Set<string> {
 
 /** Modules under moduleDir that modules.dep does not list (paths as given). Modules outside moduleDir are not checked. */
 export function missingFromModulesDep(moduleDir: string, files: readonly string[]): string[] {
+	const depFile = join(moduleDir, 'modules.dep');
 	let listed: Set<string>;
 	try {
-		listed = parseModulesDep(readFileSync(join(moduleDir, 'modules.dep'), 'utf8'));
+		listed = parseModulesDep(readFileSync(depFile, 'utf8'));
 	} catch (e) {
-		throw new KmodpressError('E_DEPMOD_FAILED', `${join(moduleDir, 'modules.dep')}: cannot read (${(e as NodeJS.ErrnoException).code})`, {
-			file: join(moduleDir, 'modules.dep'), fix: 'run depmod for this kernel',
-		});
+		throw fsError('E_DEPMOD_FAILED', depFile, 'read it', e, 'run depmod for this kernel');
 	}
 	return files.filter((f) => {
 		const rel = relative(moduleDir, f);

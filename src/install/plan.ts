@@ -25,8 +25,6 @@ export interface FileFacts {
 	algorithm: Algorithm | null;
 	/** when compressed with the algorithm the kernel decompresses itself: the kernel decoder's verdict */
 	kernel?: {ok: boolean; message: string; completeOutput: boolean};
-	/** kmod (userspace) reads this file completely (liblzma / zstd / zlib with their checks) */
-	userspaceOk?: boolean;
 	/** a zstd frame without content size (kmod >= 34 refuses it) */
 	zstdWithoutContentSize?: boolean;
 }
@@ -44,7 +42,6 @@ export function planAction(facts: FileFacts, policy: Policy): Action {
 		if (!facts.kernel.ok) problems.push(`the kernel's own decompressor refuses it: ${facts.kernel.message}`);
 		else if (!facts.kernel.completeOutput) problems.push(`the kernel decodes only part of it (${facts.kernel.message})`);
 	}
-	if (facts.userspaceOk === false) problems.push('kmod cannot decode it');
 	if (policy.kmod.features && kmodCannotRead(policy, alg)) problems.push(`the installed kmod has no ${alg} support`);
 	if (alg === 'zstd' && facts.zstdWithoutContentSize) problems.push('its zstd frame has no content size (kmod >= 34 refuses it)');
 	if (want !== null) {

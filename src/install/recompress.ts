@@ -21,7 +21,7 @@ export function parseModulesOrder(text: string): Set<string> {
 /** The out-of-tree module files of one installed kernel (absolute paths), without following symlinks. */
 export function findOutOfTreeModules(moduleDir: string): string[] {
 	if (!existsSync(moduleDir)) {
-		throw new KmodpressError('E_KERNEL_NOT_FOUND', `${moduleDir} does not exist`, {fix: 'pass an installed kernel (ls /lib/modules) or --root'});
+		throw new KmodpressError('E_KERNEL_NOT_FOUND', 'does not exist', {file: moduleDir, fix: 'pass an installed kernel (ls /lib/modules) or --root'});
 	}
 	let inTree = new Set<string>();
 	try {

@@ -16,7 +16,7 @@ import {parseZstdFrameHeader} from '../formats/zstd/kernel.js';
 import {EM, ET_REL} from '../elf/reader.js';
 import {isKmodpressError} from '../errors.js';
 import {mapLimit} from '../workers/map-limit.js';
-import {readModuleFile, walkModules} from '../disk/walk.js';
+import {type ModuleFile, readModuleFile, walkModules} from '../disk/walk.js';
 import type {KernelConfig} from '../target/kernel-config.js';
 import {outOfTreePaths, type KernelTarget} from '../target/discover.js';
 import {kmodReads} from '../target/kmod.js';
@@ -38,6 +38,8 @@ export interface VerifyOptions {
 	config: KernelConfig | undefined;
 	/** module files or directories; empty: the kernel's out-of-tree directories */
 	paths: readonly string[];
+	/** the module files, already walked (compress hands over what it wrote): `paths` is then not walked again */
+	files?: readonly ModuleFile[];
 	sigEnforce?: boolean;
 	certificate?: string;
 	threads?: number;
@@ -72,7 +74,7 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 	const {target, policy} = opts;
 	const maxOutput = opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED;
 	const paths = opts.paths.length > 0 ? [...opts.paths] : outOfTreePaths(target);
-	const walked = await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0});
+	const walked = opts.files ? {modules: [...opts.files], errors: []} : await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0});
 	const errors: VerifyReport['errors'] = walked.errors.map((e) => ({code: e.code, ...(e.file ? {file: e.file} : {}), message: e.message, ...(e.fix ? {fix: e.fix} : {})}));
 	// workers start now and load their code while this thread reads what it knows of the kernel (config, vmlinux BTF);
 	// this thread is one of the `threads` lanes (lanes.ts): N-1 workers, or none for a module or two

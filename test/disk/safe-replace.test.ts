@@ -6,7 +6,9 @@ import {join} from 'node:path';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {isKmodpressError} from '../../src/errors.js';
-import {type FsPort, groupCommit, realFs, recoverInterrupted, replaceFile, type Step} from '../../src/disk/safe-replace.js';
+import {groupCommit} from '../../src/disk/group-commit.js';
+import {recoverInterrupted} from '../../src/disk/recovery.js';
+import {type FsPort, realFs, replaceFile, type Step} from '../../src/disk/safe-replace.js';
 
 const OLD = Buffer.concat([Buffer.from('\x7fELF', 'latin1'), Buffer.alloc(5000, 1)]);
 // real xz bytes so recovery can tell the content from its magic
@@ -48,7 +50,7 @@ for (const failing of ['open', 'write', 'fsync', 'close', 'rename', 'fsyncDir', 
 		} catch (e) {
 			assert.ok(isKmodpressError(e), String(e));
 			assert.is(e.code, 'E_WRITE_FAILED');
-			assert.match(e.message, new RegExp(`${d}/foo\\.ko`));
+			assert.match(e.file!, new RegExp(`${d}/foo\\.ko`));
 		}
 		const left = only(d);
 		// fsyncDir failing after the first rename: the new bytes are durable under the old name (a later run renames)
@@ -168,7 +170,7 @@ test('owner, group and security xattrs of the old file are kept', async () => {
 	const d = dir();
 	fs.chownSync(join(d, 'foo.ko'), 1234, 5678);
 	assert.is(spawnSync('/usr/bin/setfattr', ['-n', 'security.kmodpress-test', '-v', '0x616263', join(d, 'foo.ko')]).status, 0);
-	const {readSecurityXattrs} = await import('../../src/disk/safe-replace.js');
+	const {readSecurityXattrs} = await import('../../src/disk/xattrs.js');
 	const xattrs = await readSecurityXattrs(join(d, 'foo.ko'));
 	assert.equal(xattrs, {'security.kmodpress-test': '0x616263'});
 	await replaceFile({dir: d, from: 'foo.ko', to: 'foo.ko.xz', data: NEW, xattrs});
