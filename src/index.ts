@@ -8,4 +8,4 @@ export {decidePolicy, policyFromFiles, type Policy, type PolicyOverrides} from '
 export {decodeAsKernel, type KernelDecode} from './formats/kernel.js';
 export {createCodecPool, type CodecPool} from './workers/pool.js';
 export {KmodpressError, EXIT, isKmodpressError} from './errors.js';
-export type {Algorithm, CompressionParams, Finding, Log, Sourced} from './types.js';
+export type {Algorithm, CompressionParams, Finding, FindingCode, Log, Severity, Sourced} from './types.js';

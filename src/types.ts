@@ -58,9 +58,60 @@ export const silentLog: Log = () => {};
 
 /** A verification verdict, shaped like a pass (execa's result.js): verify never throws for a bad module. */
 export type Severity = 'error' | 'warning' | 'info';
+
+/** Every finding code, each documented in docs/verify.md ("Findings"), in the order the kernel meets them. */
+export type FindingCode =
+	// reading the file (kernel/module/decompress.c, or kmod's userspace decompression)
+	| 'FILE_UNREADABLE'
+	| 'KERNEL_DECOMPRESS'
+	| 'DECOMPRESSION_BOMB'
+	| 'DECOMPRESS_NOTE'
+	| 'WRONG_ALGORITHM'
+	| 'USERSPACE_DECOMPRESS'
+	| 'ZSTD_NO_CONTENT_SIZE'
+	| 'BUSYBOX_NO_ZSTD'
+	// signature (module_sig_check)
+	| 'SIG_UNSIGNED'
+	| 'SIG_MALFORMED'
+	| 'SIG_UNKNOWN_KEY'
+	| 'SIG_AFTER_COMPRESSION'
+	| 'SIG_OK'
+	| 'SIG_KEY_UNCHECKED'
+	// ELF validity (elf_validity_cache_copy)
+	| 'ELF_INVALID'
+	| 'ELF_NOT_RELOCATABLE'
+	| 'ELF_MACHINE'
+	| 'ELF_CLASS'
+	| 'ELF_NO_SYMTAB'
+	| 'ELF_MODINFO'
+	| 'ELF_NO_THIS_MODULE'
+	| 'THIS_MODULE_SIZE'
+	| 'ELF_VERSION_EXT'
+	// vermagic (check_modinfo → same_magic)
+	| 'VERMAGIC_MISMATCH'
+	| 'VERMAGIC_RELEASE'
+	| 'VERMAGIC_MISSING'
+	// modversions (check_modstruct_version, check_version)
+	| 'NO_VERSIONS'
+	| 'NO_SYMBOL_VERSION'
+	| 'MODULE_LAYOUT_MISMATCH'
+	| 'CRC_MISMATCH'
+	// symbols (simplify_symbols → resolve_symbol) and dependencies
+	| 'UNKNOWN_SYMBOL'
+	| 'MISSING_DEPENDENCY'
+	| 'DEPENDENCY_NOT_LOADABLE'
+	| 'GPL_ONLY_SYMBOL'
+	| 'NAMESPACE_NOT_IMPORTED'
+	// module BTF (btf_parse_module)
+	| 'BTF_MISMATCH'
+	| 'BTF_DISTILLED'
+	| 'BTF_UNCHECKED'
+	// modprobe finds it
+	| 'NOT_IN_MODULES_DEP';
+
 export interface Finding {
-	/** Stable, documented in the README: e.g. "XZ_CHECK_CRC64", "UNKNOWN_SYMBOL". */
-	code: string;
+	/** Stable, documented in docs/verify.md: e.g. "KERNEL_DECOMPRESS", "UNKNOWN_SYMBOL". */
+	code: FindingCode;
 	severity: Severity;
 	/** What the kernel would say or do, and the fix. */
 	message: string;

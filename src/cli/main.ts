@@ -1,25 +1,33 @@
 // The kmodpress command line: argv → options → library → report → exit code. Thin: every decision lives in src/.
 // Subcommands are imported lazily so `kmodpress explain` does not load the codecs.
 import {parseArgs} from 'node:util';
-import type {CommandContext, CommandModule} from './command.js';
-import {EXIT, exitCodeFor, isKmodpressError, KmodpressError} from '../errors.js';
+import {type CommandContext, type CommandModule, usageOf} from './command.js';
+import {parseArgsOptions} from './options.js';
+import {errorToJSON, EXIT, exitCodeFor, isKmodpressError, KmodpressError} from '../errors.js';
 
-const COMMANDS: Record<string, () => Promise<CommandModule>> = {
-	compress: async () => (await import('./commands/compress.js')).default,
-	recompress: async () => (await import('./commands/recompress.js')).default,
-	verify: async () => (await import('./commands/verify.js')).default,
-	explain: async () => (await import('./commands/explain.js')).default,
+interface CommandEntry {
+	/** its positionals, as the command list shows them */
+	args?: string;
+	/** one line for `kmodpress --help` */
+	summary: string;
+	load(): Promise<CommandModule>;
+}
+
+const COMMANDS: Record<string, CommandEntry> = {
+	compress: {args: '[PATH...]', summary: 'compress modules for a kernel (crash-safe), run depmod, verify', load: async () => (await import('./commands/compress.js')).default},
+	recompress: {summary: 'fix the out-of-tree modules of an installed kernel (or all kernels)', load: async () => (await import('./commands/recompress.js')).default},
+	verify: {args: '[PATH...]', summary: 'predict what the target kernel will say about each module (--boot: ask it)', load: async () => (await import('./commands/verify.js')).default},
+	explain: {summary: 'show the compression policy for a kernel and where each part came from', load: async () => (await import('./commands/explain.js')).default},
 };
+
+const commandLines = Object.entries(COMMANDS).map(([name, c]) => `  ${`${name}${c.args ? ` ${c.args}` : ''}`.padEnd(21)}${c.summary}`).join('\n');
 
 export const MAIN_USAGE = `kmodpress — compress out-of-tree kernel modules exactly as the target kernel's modules_install would
 
 Usage: kmodpress <command> [options]
 
 Commands:
-  compress [PATH...]   compress modules for a kernel (crash-safe), run depmod, verify
-  recompress           fix the out-of-tree modules of an installed kernel (or all kernels)
-  verify [PATH...]     predict what the target kernel will say about each module (--boot: ask it)
-  explain              show the compression policy for a kernel and where each part came from
+${commandLines}
 
 Run \`kmodpress <command> --help\` for its options. Exit codes: 0 done, 1 a module failed (verification, writing,
 depmod), 2 usage or configuration error (nothing changed), 3 another kmodpress held the kernel's lock too long,
@@ -38,20 +46,20 @@ export async function main(argv: string[], io: {stdout?: (t: string) => void; st
 		stdout('kmodpress 0.1.0\n');
 		return EXIT.OK;
 	}
-	const load = COMMANDS[name];
+	const entry = COMMANDS[name];
 	const json = rest.includes('--json');
 	try {
-		if (!load) {
+		if (!entry) {
 			throw new KmodpressError('E_USAGE', `unknown command "${name}"`, {fix: `use one of: ${Object.keys(COMMANDS).join(', ')} (kmodpress --help)`});
 		}
-		const cmd = await load();
+		const cmd = await entry.load();
 		if (rest.includes('--help') || rest.includes('-h')) {
-			stdout(`${cmd.usage}\n`);
+			stdout(`${usageOf(cmd)}\n`);
 			return EXIT.OK;
 		}
 		let parsed;
 		try {
-			parsed = parseArgs({args: rest, options: cmd.options, allowPositionals: true, strict: true});
+			parsed = parseArgs({args: rest, options: parseArgsOptions(cmd.options), allowPositionals: true, strict: true});
 		} catch (e) {
 			throw new KmodpressError('E_USAGE', `kmodpress ${name}: ${(e as Error).message.replace(/\. To specify.*$/s, '')}`, {
 				fix: `see kmodpress ${name} --help`,
@@ -59,10 +67,9 @@ export async function main(argv: string[], io: {stdout?: (t: string) => void; st
 		}
 		return await cmd.run({positionals: parsed.positionals, values: parsed.values as CommandContext['values'], stdout, stderr, env});
 	} catch (e) {
-		const code = exitCodeFor(e);
-		if (json) stdout(`${JSON.stringify({error: isKmodpressError(e) ? e.toJSON() : {code: 'E_INTERNAL', message: String((e as Error)?.stack ?? e)}}, null, 2)}\n`);
+		if (json) stdout(`${JSON.stringify({error: errorToJSON(e)}, null, 2)}\n`);
 		else if (isKmodpressError(e)) stderr(`kmodpress: ${e.line}\n`);
 		else stderr(`kmodpress: internal error (please report): ${(e as Error)?.stack ?? String(e)}\n`);
-		return code;
+		return exitCodeFor(e);
 	}
 }

@@ -1,22 +1,15 @@
 // Settings = flags over /etc/kmodpress/config.{json,yaml}, each with where it came from.
-import type {ParseArgsConfig} from 'node:util';
 import type {CommandContext} from './command.js';
+import type {CommandOption} from './options.js';
 import {loadConfig} from '../target/config-file.js';
 import {DEFAULT_MAX_DECOMPRESSED} from '../formats/table.js';
 import {KmodpressError} from '../errors.js';
 import type {PolicyOverrides} from '../policy/index.js';
 import {parseAlgorithm, parseCompressMode, str} from './target.js';
 
-export const SETTINGS_OPTIONS = {
-	compress: {type: 'string'},
-	algorithm: {type: 'string'},
-	threads: {type: 'string'},
-} as const satisfies NonNullable<ParseArgsConfig['options']>;
-
-export const SETTINGS_USAGE = `  --compress MODE     auto (what the kernel's modules_install does), none, or force
-  --algorithm ALG     xz, zstd or gzip instead of the kernel's own
-  --threads N         worker threads (default: the number of CPUs)
-Settings also come from /etc/kmodpress/config.json or config.yaml (under --root); flags win.`;
+/** The options that the config file can also set (cli/options.ts), and the line that says so. */
+export const SETTINGS_OPTIONS = ['compress', 'algorithm', 'threads'] as const satisfies readonly CommandOption[];
+export const SETTINGS_NOTE = 'Settings also come from /etc/kmodpress/config.json or config.yaml (under --root); flags win.';
 
 export interface Settings {
 	overrides: PolicyOverrides;

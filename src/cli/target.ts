@@ -1,6 +1,6 @@
 // Options shared by the commands that act on one kernel, and how they become a target and a policy.
-import type {ParseArgsConfig} from 'node:util';
 import type {CommandContext} from './command.js';
+import type {CommandOption} from './options.js';
 import {KmodpressError} from '../errors.js';
 import {discoverKernel, type KernelFiles, type KernelTarget, readKernelFiles} from '../target/discover.js';
 import {detectKmod} from '../target/kmod.js';
@@ -8,19 +8,8 @@ import {type CompressMode, type Policy, policyFromFiles, type PolicyOverrides} f
 import type {Algorithm} from '../types.js';
 import {ALGORITHMS} from '../formats/table.js';
 
-export const TARGET_OPTIONS = {
-	kernel: {type: 'string'},
-	'build-dir': {type: 'string'},
-	root: {type: 'string'},
-	json: {type: 'boolean'},
-	verbose: {type: 'boolean', short: 'v'},
-} as const satisfies NonNullable<ParseArgsConfig['options']>;
-
-export const TARGET_USAGE = `  --kernel KV         target kernel release (default: $KV_FULL, then $kernelver, then uname -r)
-  --build-dir DIR     the kernel's build tree (default: <root>/lib/modules/KV/build, following its source link)
-  --root DIR          a sysroot or a package's staging image such as \${ED} (default: /)
-  --json              machine-readable output on stdout
-  -v, --verbose       more detail`;
+/** The options of every command that acts on one kernel (cli/options.ts). */
+export const TARGET_OPTIONS = ['kernel', 'build-dir', 'root', 'json', 'verbose'] as const satisfies readonly CommandOption[];
 
 export const str = (ctx: CommandContext, k: string): string | undefined => {
 	const v = ctx.values[k];

@@ -52,7 +52,7 @@ export function formatCompressReport(report: CompressReport, target: KernelTarge
 	lines.push(`kernel ${report.kernel}: ${policy.params ? describeParams(policy.params) : 'modules stay uncompressed'}${report.dryRun ? ' (dry run: nothing changed)' : ''}`);
 	for (const m of report.modules) {
 		if (m.outcome === 'failed') {
-			lines.push(`${'FAILED'.padEnd(12)} ${rel(m.path)}: ${m.error ? `${m.error.code}: ${m.error.message.replace(`${m.path}: `, '')}${m.error.fix ? ` Fix: ${m.error.fix}` : ''}` : m.reason}`);
+			lines.push(`${'FAILED'.padEnd(12)} ${rel(m.path)}: ${m.error ? `${m.error.code}: ${m.error.message}${m.error.fix ? ` Fix: ${m.error.fix}` : ''}` : m.reason}`);
 			continue;
 		}
 		const arrow = m.result && m.result !== m.path ? ` → ${rel(m.result)}` : '';

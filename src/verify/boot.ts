@@ -34,7 +34,7 @@ export async function bootVerify(opts: {target: KernelTarget; report: VerifyRepo
 	const {target, report} = opts;
 	const image = opts.kernelImage ?? join(target.root, 'boot', `vmlinuz-${target.release.value}`);
 	if (!existsSync(image)) {
-		throw new KmodpressError('E_INPUT_UNREADABLE', `${image}: no kernel image to boot`, {file: image, fix: 'install the kernel image package, or name one with --kernel-image'});
+		throw new KmodpressError('E_INPUT_UNREADABLE', 'no kernel image to boot', {file: image, fix: 'install the kernel image package, or name one with --kernel-image'});
 	}
 	const installed = (() => {
 		try {

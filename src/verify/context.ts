@@ -1,6 +1,7 @@
 // What the verifier knows about a target kernel, read once: its exports (Module.symvers), its installed modules
-// (modules.dep), vmlinux BTF, the size of its struct module, its trusted signing certificate, whether it enforces
-// signatures, and the config switches that decide how strict each check is. Every part says where it came from.
+// (modules.dep), vmlinux BTF, the size of its struct module, its trusted signing certificates, whether it enforces
+// signatures, its modprobe, and the config switches that decide how strict each check is (VerifyContext, in
+// checks/context-types.ts). Every part says where it came from.
 import {existsSync, readdirSync, readFileSync, readlinkSync, statSync} from 'node:fs';
 import {join} from 'node:path';
 import {ElfFile} from '../elf/reader.js';
@@ -8,48 +9,12 @@ import type {KernelConfig} from '../target/kernel-config.js';
 import {type KernelTarget, versionAtLeast} from '../target/discover.js';
 import {targetMachine, targetVermagic} from './checks/module-image.js';
 import type {Policy} from '../policy/index.js';
-import {type Btf, BtfError, parseBtf, structSize} from './checks/btf.js';
+import {BtfError, parseBtf, structSize} from './checks/btf.js';
 import type {CodecPool} from '../workers/pool.js';
-import type {TrustedCertificate} from './checks/image-certs.js';
+import type {InstalledModule, VerifyContext} from './checks/context-types.js';
 import {certificatesFrom, x509Id} from './checks/signature.js';
-import {type Export, moduleNameOf, parseSymvers} from './checks/symvers.js';
+import {moduleNameOf, parseSymvers} from './checks/symvers.js';
 import {MODULE_NAME_RE} from '../formats/table.js';
-
-export interface InstalledModule {
-	name: string;
-	/** path relative to the module dir, as modules.dep writes it */
-	rel: string;
-	/** modules.dep's dependencies (names), in modules.dep's order */
-	deps: string[];
-}
-
-export interface VerifyContext {
-	release: string;
-	moduleDir: string;
-	running: boolean;
-	machine: number | undefined;
-	vermagic: string | undefined;
-	modversions: boolean;
-	/** 6.14+: __version_ext_crcs/__version_ext_names are read (and, when present, decide every CRC) */
-	extendedModversions: boolean;
-	forceLoad: boolean;
-	allowBtfMismatch: boolean;
-	btfModules: boolean;
-	allowMissingNamespace: boolean;
-	moduleSig: boolean;
-	enforce: {on: boolean; from: string};
-	symvers: {exports: Map<string, Export>; from: string} | undefined;
-	installed: Map<string, InstalledModule>;
-	installedFrom: string | undefined;
-	vmlinuxBtf: {btf: Btf; from: string; shared: Uint8Array} | {error: string; from: string} | undefined;
-	structModuleSize: {size: number; from: string} | undefined;
-	certificates: TrustedCertificate[];
-	/** the build dir holds the kernel's signing certificate (else the kernel image's built-in ones are read) */
-	buildCertificate: boolean;
-	/** the target's modprobe is busybox's (gz and xz only, no zstd) */
-	busyboxModprobe: string | undefined;
-	notes: string[];
-}
 
 /** Parsed Module.symvers and vmlinux BTF, kept for the life of the process by path, size and mtime: a caller that
  * verifies module after module (compress in a long-lived process, recompress over several kernels) parses them once. */
@@ -105,115 +70,17 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 	const {target, config} = opts;
 	const release = target.release.value;
 	const build = target.buildDir?.value;
-	const sys = opts.sysRoot ?? '/sys';
+	// the running kernel's sysfs (BTF, signature enforcement); a kernel that is not running has none to read
+	const sys = target.running ? opts.sysRoot ?? '/sys' : undefined;
 	const notes: string[] = [];
-	const on = (k: string) => config?.enabled(k) ?? false;
-
+	const on = (k: string): boolean => config?.enabled(k) ?? false;
 	// Module.symvers (~30k exports) is parsed on first use: the verifier's workers start decoding before it is needed
+	const readSymvers = symversReader(build);
 	let symvers: VerifyContext['symvers'] | null = null;
-	const symFile = build ? join(build, 'Module.symvers') : undefined;
-	const readSymvers = (): VerifyContext['symvers'] => {
-		if (!symFile || !existsSync(symFile)) return undefined;
-		const exports = cachedParse(symFile, () => {
-			const text = readMaybe(symFile);
-			return text ? parseSymvers(text.toString('utf8'), symFile) : undefined;
-		});
-		return exports ? {exports, from: symFile} : undefined;
-	};
-
-	let installed = new Map<string, InstalledModule>();
-	let installedFrom: string | undefined;
-	const depFile = join(target.moduleDir, 'modules.dep');
-	const depText = readMaybe(depFile);
-	if (depText) {
-		installed = parseModulesDepFull(depText.toString('utf8'));
-		installedFrom = depFile;
-	} else if (existsSync(target.moduleDir)) {
-		// no depmod yet (a fresh sysroot or staging image): the files themselves, without their dependencies
-		for (const rel of readdirSync(target.moduleDir, {recursive: true}) as string[]) {
-			if (!MODULE_NAME_RE.test(rel)) continue;
-			const name = moduleNameOf(rel);
-			if (!installed.has(name)) installed.set(name, {name, rel, deps: []});
-		}
-	}
-
-	let vmlinuxBtf: VerifyContext['vmlinuxBtf'];
-	const tryBtf = (bytes: Uint8Array | undefined, from: string): void => {
-		if (vmlinuxBtf && 'btf' in vmlinuxBtf) return;
-		if (!bytes) return;
-		try {
-			// one copy in shared memory: every worker reads it without a copy per module
-			const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
-			shared.set(bytes);
-			vmlinuxBtf = {btf: parseBtf(shared), from, shared};
-		} catch (e) {
-			vmlinuxBtf = {error: e instanceof BtfError ? e.message : String(e), from};
-		}
-	};
-	if (build && existsSync(join(build, 'vmlinux'))) {
-		const cached = cachedParse(join(build, 'vmlinux'), () => {
-			vmlinuxBtf = undefined;
-			const vm = readMaybe(join(build, 'vmlinux'));
-			if (vm) {
-				try {
-					const elf = new ElfFile(vm, join(build, 'vmlinux'));
-					const sec = elf.section('.BTF');
-					if (sec) tryBtf(elf.contents(sec), `${join(build, 'vmlinux')} (.BTF)`);
-				} catch {
-					// not an ELF vmlinux: leave it
-				}
-			}
-			return vmlinuxBtf;
-		});
-		vmlinuxBtf = cached;
-	}
-	if (target.running) tryBtf(readMaybe(join(sys, 'kernel/btf/vmlinux')), join(sys, 'kernel/btf/vmlinux'));
-
-	let structModuleSize: VerifyContext['structModuleSize'];
-	if (vmlinuxBtf && 'btf' in vmlinuxBtf) {
-		const size = structSize(vmlinuxBtf.btf, 'module');
-		if (size !== undefined) structModuleSize = {size, from: `struct module in ${vmlinuxBtf.from}`};
-	}
-
-	const certificates: VerifyContext['certificates'] = [];
-	let buildCertificate = false;
-	for (const file of [opts.certificate, build ? join(build, 'certs/signing_key.x509') : undefined]) {
-		const bytes = readMaybe(file);
-		if (!bytes) continue;
-		for (const der of certificatesFrom(bytes)) {
-			try {
-				certificates.push({id: x509Id(der), from: file === opts.certificate ? `${file} (--certificate)` : file!});
-				if (file !== opts.certificate) buildCertificate = true;
-			} catch {
-				notes.push(`${file}: not a certificate kmodpress can read`);
-			}
-		}
-	}
-
-	let enforce = {on: false, from: 'no signature enforcement (CONFIG_MODULE_SIG_FORCE off, no --sig-enforce)'};
-	if (opts.sigEnforce) enforce = {on: true, from: '--sig-enforce'};
-	else if (on('MODULE_SIG_FORCE')) enforce = {on: true, from: `CONFIG_MODULE_SIG_FORCE=y (${config?.where('MODULE_SIG_FORCE') ?? 'config'})`};
-	else if (target.running) {
-		const param = readMaybe(join(sys, 'module/module/parameters/sig_enforce'))?.toString().trim();
-		if (param === 'Y') enforce = {on: true, from: `${join(sys, 'module/module/parameters/sig_enforce')} = Y`};
-		const lockdown = readMaybe(join(sys, 'kernel/security/lockdown'))?.toString();
-		if (!enforce.on && lockdown && /\[(integrity|confidentiality)\]/.test(lockdown)) enforce = {on: true, from: `${join(sys, 'kernel/security/lockdown')}: ${lockdown.trim()}`};
-	}
-
-	let busyboxModprobe: string | undefined;
-	for (const p of ['sbin/modprobe', 'usr/sbin/modprobe', 'bin/modprobe']) {
-		try {
-			const link = readlinkSync(join(target.root, p));
-			if (/busybox/.test(link.slice(link.lastIndexOf('/') + 1))) busyboxModprobe = `${join(target.root, p)} → ${link}`;
-			break;
-		} catch {
-			// not there
-		}
-	}
-
+	const vmlinuxBtf = readVmlinuxBtf(build, sys);
 	return {
 		release,
-		busyboxModprobe,
+		busyboxModprobe: findBusyboxModprobe(target.root),
 		moduleDir: target.moduleDir,
 		running: target.running,
 		machine: targetMachine(config),
@@ -226,19 +93,140 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 		btfModules: on('DEBUG_INFO_BTF_MODULES'),
 		allowMissingNamespace: on('MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS'),
 		moduleSig: on('MODULE_SIG'),
-		enforce,
+		enforce: signatureEnforcement(opts, sys),
 		get symvers() {
 			if (symvers === null) symvers = readSymvers();
 			return symvers;
 		},
-		installed,
-		installedFrom,
+		...readInstalledModules(target.moduleDir),
 		vmlinuxBtf,
-		structModuleSize,
-		certificates,
-		buildCertificate,
+		structModuleSize: structModuleSizeFrom(vmlinuxBtf),
+		...readCertificates(opts.certificate, build, notes),
 		notes,
 	};
+}
+
+/** Module.symvers of the build dir, parsed when first called (and once per process per file). */
+function symversReader(build: string | undefined): () => VerifyContext['symvers'] {
+	const file = build ? join(build, 'Module.symvers') : undefined;
+	return () => {
+		if (!file || !existsSync(file)) return undefined;
+		const exports = cachedParse(file, () => {
+			const text = readMaybe(file);
+			return text ? parseSymvers(text.toString('utf8'), file) : undefined;
+		});
+		return exports ? {exports, from: file} : undefined;
+	};
+}
+
+/** modules.dep; without it (no depmod yet: a fresh sysroot or staging image), the files themselves without their
+ * dependencies. */
+function readInstalledModules(moduleDir: string): Pick<VerifyContext, 'installed' | 'installedFrom'> {
+	const depFile = join(moduleDir, 'modules.dep');
+	const depText = readMaybe(depFile);
+	if (depText) return {installed: parseModulesDepFull(depText.toString('utf8')), installedFrom: depFile};
+	const installed = new Map<string, InstalledModule>();
+	if (existsSync(moduleDir)) {
+		for (const rel of readdirSync(moduleDir, {recursive: true}) as string[]) {
+			if (!MODULE_NAME_RE.test(rel)) continue;
+			const name = moduleNameOf(rel);
+			if (!installed.has(name)) installed.set(name, {name, rel, deps: []});
+		}
+	}
+	return {installed, installedFrom: undefined};
+}
+
+/** vmlinux BTF from the build dir's vmlinux, else (for the running kernel: `sys` given) from sysfs. */
+function readVmlinuxBtf(build: string | undefined, sys: string | undefined): VerifyContext['vmlinuxBtf'] {
+	let btf = build ? readBuildVmlinuxBtf(join(build, 'vmlinux')) : undefined;
+	if (sys !== undefined && !(btf && 'btf' in btf)) {
+		const file = join(sys, 'kernel/btf/vmlinux');
+		const bytes = readMaybe(file);
+		if (bytes) btf = parseVmlinuxBtf(bytes, file);
+	}
+	return btf;
+}
+
+/** The .BTF section of a vmlinux ELF, parsed once per process per file. */
+function readBuildVmlinuxBtf(file: string): VerifyContext['vmlinuxBtf'] {
+	if (!existsSync(file)) return undefined;
+	return cachedParse(file, () => {
+		const vm = readMaybe(file);
+		if (!vm) return undefined;
+		try {
+			const elf = new ElfFile(vm, file);
+			const sec = elf.section('.BTF');
+			return sec ? parseVmlinuxBtf(elf.contents(sec), `${file} (.BTF)`) : undefined;
+		} catch {
+			// not an ELF vmlinux: leave it
+			return undefined;
+		}
+	});
+}
+
+/** Parsed into one copy in shared memory: every worker reads it without a copy per module. */
+function parseVmlinuxBtf(bytes: Uint8Array, from: string): VerifyContext['vmlinuxBtf'] {
+	try {
+		const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
+		shared.set(bytes);
+		return {btf: parseBtf(shared), from, shared};
+	} catch (e) {
+		return {error: e instanceof BtfError ? e.message : String(e), from};
+	}
+}
+
+function structModuleSizeFrom(vmlinuxBtf: VerifyContext['vmlinuxBtf']): VerifyContext['structModuleSize'] {
+	if (!vmlinuxBtf || !('btf' in vmlinuxBtf)) return undefined;
+	const size = structSize(vmlinuxBtf.btf, 'module');
+	return size === undefined ? undefined : {size, from: `struct module in ${vmlinuxBtf.from}`};
+}
+
+/** --certificate, then the build dir's certs/signing_key.x509; a file that is not a certificate becomes a note. */
+function readCertificates(extra: string | undefined, build: string | undefined, notes: string[]): Pick<VerifyContext, 'certificates' | 'buildCertificate'> {
+	const certificates: VerifyContext['certificates'] = [];
+	let buildCertificate = false;
+	for (const file of [extra, build ? join(build, 'certs/signing_key.x509') : undefined]) {
+		const bytes = readMaybe(file);
+		if (!bytes) continue;
+		for (const der of certificatesFrom(bytes)) {
+			try {
+				certificates.push({id: x509Id(der), from: file === extra ? `${file} (--certificate)` : file!});
+				if (file !== extra) buildCertificate = true;
+			} catch {
+				notes.push(`${file}: not a certificate kmodpress can read`);
+			}
+		}
+	}
+	return {certificates, buildCertificate};
+}
+
+/** --sig-enforce, CONFIG_MODULE_SIG_FORCE, and for the running kernel (`sys` given) its sig_enforce parameter or
+ * lockdown (kernel/module/signing.c is_module_sig_enforced, security/lockdown). */
+function signatureEnforcement(opts: ContextOptions, sys: string | undefined): VerifyContext['enforce'] {
+	if (opts.sigEnforce) return {on: true, from: '--sig-enforce'};
+	if (opts.config?.enabled('MODULE_SIG_FORCE')) return {on: true, from: `CONFIG_MODULE_SIG_FORCE=y (${opts.config.where('MODULE_SIG_FORCE')})`};
+	if (sys !== undefined) {
+		const param = join(sys, 'module/module/parameters/sig_enforce');
+		if (readMaybe(param)?.toString().trim() === 'Y') return {on: true, from: `${param} = Y`};
+		const lockdownFile = join(sys, 'kernel/security/lockdown');
+		const lockdown = readMaybe(lockdownFile)?.toString();
+		if (lockdown && /\[(integrity|confidentiality)\]/.test(lockdown)) return {on: true, from: `${lockdownFile}: ${lockdown.trim()}`};
+	}
+	return {on: false, from: 'no signature enforcement (CONFIG_MODULE_SIG_FORCE off, no --sig-enforce)'};
+}
+
+/** The target's modprobe when it is a symlink to busybox (the first modprobe found decides). */
+function findBusyboxModprobe(root: string): string | undefined {
+	for (const p of ['sbin/modprobe', 'usr/sbin/modprobe', 'bin/modprobe']) {
+		let link: string;
+		try {
+			link = readlinkSync(join(root, p));
+		} catch {
+			continue; // not there, or not a symlink
+		}
+		return /busybox/.test(link.slice(link.lastIndexOf('/') + 1)) ? `${join(root, p)} → ${link}` : undefined;
+	}
+	return undefined;
 }
 
 /** The smallest installed in-tree module, to learn sizeof(struct module) when vmlinux BTF is not available. */

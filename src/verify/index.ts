@@ -8,7 +8,7 @@
 //   CRC, namespace) against vmlinux's exports, the other modules given and the installed ones → BTF.
 import {availableParallelism} from 'node:os';
 import {statSync} from 'node:fs';
-import {join, relative} from 'node:path';
+import {join} from 'node:path';
 import {createCodecPool, createInlinePool, type CodecPool} from '../workers/pool.js';
 import {decompressAs, detectFormat} from '../formats/index.js';
 import {decodeAsKernel} from '../formats/kernel.js';
@@ -17,19 +17,25 @@ import {EM, ET_REL} from '../elf/reader.js';
 import {isKmodpressError} from '../errors.js';
 import {mapLimit} from '../workers/map-limit.js';
 import {type ModuleFile, readModuleFile, walkModules} from '../disk/walk.js';
+import type {ErrorJSON} from '../errors.js';
 import type {KernelConfig} from '../target/kernel-config.js';
 import {outOfTreePaths, type KernelTarget} from '../target/discover.js';
-import {kmodReads} from '../target/kmod.js';
-import {sameMagic} from './checks/module-image.js';
 import type {Policy} from '../policy/index.js';
-import type {Algorithm, Finding, Log, Severity} from '../types.js';
+import type {Finding, Log} from '../types.js';
 import {silentLog} from '../types.js';
-import {kernelImageCertificates, loadVerifyContext, smallestInTreeModule, type VerifyContext} from './context.js';
+import {kernelImageCertificates, loadVerifyContext, smallestInTreeModule} from './context.js';
+import type {VerifyContext} from './checks/context-types.js';
 import type {Loaded} from './checks/load.js';
 import {unpackFacts} from './checks/facts.js';
 import {withThisThread} from '../workers/lanes.js';
-import {describeSigner, signerMatches} from './checks/signature.js';
-import {type Export, licenseIsGplCompatible, moduleNameOf} from './checks/symvers.js';
+import {type Export, moduleNameOf} from './checks/symvers.js';
+import {finding} from './checks/finding.js';
+import {checkBusyboxModprobe, checkInModulesDep} from './checks/modprobe.js';
+import {checkSignature} from './checks/module-sig.js';
+import {checkElfValidity} from './checks/elf-validity.js';
+import {checkModuleLayout, checkVermagic, moduleVersions} from './checks/version.js';
+import {resolveSymbols} from './checks/resolve-symbols.js';
+import {checkModuleBtf} from './checks/module-btf.js';
 import {DEFAULT_MAX_DECOMPRESSED} from '../formats/table.js';
 
 export interface VerifyOptions {
@@ -63,11 +69,8 @@ export interface VerifyReport {
 	modules: ModuleVerdict[];
 	/** where each piece of knowledge about the target came from */
 	sources: Record<string, string>;
-	errors: {code: string; file?: string; message: string; fix?: string}[];
+	errors: ErrorJSON[];
 }
-
-
-const f = (code: string, severity: Severity, message: string): Finding => ({code, severity, message});
 
 export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> {
 	const log = opts.log ?? silentLog;
@@ -183,7 +186,7 @@ async function loadModule(path: string, ctx: VerifyContext, policy: Policy, pool
 	try {
 		bytes = await readModuleFile(path, {maxBytes: maxOutput});
 	} catch (e) {
-		return {path, module: moduleNameOf(path), algorithm: null, findings: [{code: 'FILE_UNREADABLE', severity: 'error', message: isKmodpressError(e) ? e.message : String(e)}]};
+		return {path, module: moduleNameOf(path), algorithm: null, findings: [finding('FILE_UNREADABLE', 'error', isKmodpressError(e) ? e.message : String(e))]};
 	}
 	const l = await pool.verifyLoad(bytes, path, {
 		decompressor: policy.decompressor.value, kmod: {version: policy.kmod.version, features: policy.kmod.features},
@@ -193,143 +196,33 @@ async function loadModule(path: string, ctx: VerifyContext, policy: Policy, pool
 	return l;
 }
 
-/** The kernel's load-time checks on one analysed module. Pure given the context and the exporters; `lookups.missing`
- * counts the undefined symbols (weak ones too) that no exporter has. */
+/** The kernel's load-time checks on one analysed module, in kernel/module/main.c load_module's order: how modprobe
+ * reads the file, the signature (module_sig_check, before the ELF is parsed), ELF validity (elf_validity_cache_copy),
+ * vermagic (check_modinfo), module_layout's CRC (check_modstruct_version), every undefined symbol (simplify_symbols),
+ * module BTF, and whether modprobe finds it. Pure given the context and the exporters; `lookups.missing` counts the
+ * undefined symbols (weak ones too) that no exporter has. */
 export function checkModule(l: Loaded, ctx: VerifyContext, exports: Map<string, Export>, given: Map<string, Loaded>, lookups?: {missing: number}): ModuleVerdict {
-	const findings = [...l.findings];
-	const directDeps = new Set<string>();
-	const verdict = (): ModuleVerdict => ({path: l.path, module: l.module, loadable: !findings.some((x) => x.severity === 'error'), depends: [...directDeps], findings});
 	// the compact form is what stays in memory for every module of a tree; the maps live only while it is checked
-	if (!l.facts) return verdict();
+	if (!l.facts) return {path: l.path, module: l.module, loadable: isLoadable(l.findings), depends: [], findings: [...l.findings]};
 	const facts = unpackFacts(l.facts);
-	const rebuild = `rebuild the module against ${ctx.release}'s headers (linux-headers-${ctx.release})`;
-
-	// busybox modprobe reads gz and xz itself and hands anything else to init_module as it is (kernel-facts.md §3)
-	if (ctx.busyboxModprobe && l.algorithm === 'zstd') {
-		findings.push(f('BUSYBOX_NO_ZSTD', 'error', `the system's modprobe is busybox (${ctx.busyboxModprobe}), which cannot read zstd: it passes the compressed bytes to init_module ("invalid module format", or "Key was rejected by service" under enforcement); use xz or gzip for this system`));
-	}
-
-	// signature first: module_sig_check() runs before the ELF is even parsed
-	const sig = facts.signature;
-	const afterCompression = findings.some((x) => x.code === 'SIG_AFTER_COMPRESSION');
-	if (!sig.present) {
-		if (!afterCompression) {
-			if (ctx.enforce.on) findings.push(f('SIG_UNSIGNED', 'error', `unsigned, and the kernel enforces signatures (${ctx.enforce.from}): "Loading of unsigned module is rejected"; sign it with the kernel's key (scripts/sign-file) before compressing`));
-			else if (ctx.moduleSig) findings.push(f('SIG_UNSIGNED', 'warning', 'unsigned: the kernel loads it but taints itself ("module verification failed: signature and/or required key missing"); sign it to avoid the taint'));
-		}
-	} else if (!sig.ok) {
-		const sev: Severity = sig.errno === 'ENOPKG' && !ctx.enforce.on ? 'warning' : 'error';
-		findings.push(f('SIG_MALFORMED', sev, `the signature trailer is malformed: ${sig.message} (${sig.errno}${sig.errno === 'EBADMSG' ? ': the kernel refuses it even without enforcement' : ''}); re-sign the plain module`));
-	} else if (ctx.certificates.length > 0) {
-		const match = ctx.certificates.find((c) => signerMatches(sig.signer ?? {}, c.id));
-		if (match) findings.push(f('SIG_OK', 'info', `signed (${sig.digest ?? 'digest ?'}) by ${match.id.subjectName ?? describeSigner(sig.signer)}, the key in ${match.from}`));
-		else {
-			findings.push(f('SIG_UNKNOWN_KEY', ctx.enforce.on ? 'error' : 'warning', `signed by ${describeSigner(sig.signer)}, a key the kernel does not hold (${ctx.certificates.map((c) => c.from).join(', ')})${ctx.enforce.on ? ': "Loading of module with unavailable key is rejected"' : ': it loads but taints the kernel'}; sign it with the kernel's key or enroll yours (MOK)`));
-		}
-	} else {
-		findings.push(f('SIG_KEY_UNCHECKED', 'info', `signed by ${describeSigner(sig.signer)}; the kernel's certificate is not available here to compare`));
-	}
-
-	// ELF (elf_validity_cache_copy)
-	if (facts.type !== ET_REL) findings.push(f('ELF_NOT_RELOCATABLE', 'error', `an ELF of type ${facts.type}, not a relocatable module: the kernel says "Invalid ELF header type" (ENOEXEC)`));
-	if (ctx.machine !== undefined && facts.machine !== ctx.machine) findings.push(f('ELF_MACHINE', 'error', `built for ${EM[facts.machine] ?? facts.machine}, the kernel is ${EM[ctx.machine] ?? ctx.machine}: "Invalid ELF header" (ENOEXEC); ${rebuild}`));
-	else if (ctx.machine === 62 && !facts.is64) findings.push(f('ELF_CLASS', 'error', `a 32-bit ELF for a 64-bit kernel (ENOEXEC); ${rebuild}`));
-	if (facts.symtabCount !== 1) findings.push(f('ELF_NO_SYMTAB', 'error', facts.symtabCount === 0 ? '"module has no symbols (stripped?)" (ENOEXEC): strip with --strip-debug only (strip -g)' : `${facts.symtabCount} symbol tables (ENOEXEC)`));
-	if (facts.modinfoCount > 1) findings.push(f('ELF_MODINFO', 'error', `"Module has multiple .modinfo sections" (ENOEXEC); ${rebuild}`));
-	if (facts.thisModuleSize === undefined) findings.push(f('ELF_NO_THIS_MODULE', 'error', `"No module found in object": no .gnu.linkonce.this_module (ENOEXEC); build it with kbuild`));
-	else if (ctx.structModuleSize && facts.thisModuleSize !== ctx.structModuleSize.size) {
-		findings.push(f('THIS_MODULE_SIZE', 'error', `.gnu.linkonce.this_module is ${facts.thisModuleSize} bytes, the kernel's struct module is ${ctx.structModuleSize.size} (${ctx.structModuleSize.from}): "section size must match the kernel's built struct module size at run time" (ENOEXEC); ${rebuild}`));
-	}
-
-	// vermagic (check_modinfo → same_magic)
-	const vermagic = facts.modinfo.vermagic?.[0];
-	// same_magic() looks at __versions only; CRCs come from the extended sections when a 6.14+ kernel finds them
-	const hasVersions = facts.versions !== undefined;
-	let ext: Map<string, number> | undefined;
-	if (ctx.extendedModversions && facts.extError) {
-		findings.push(f('ELF_VERSION_EXT', 'error', `${facts.extError} (ENOEXEC): the extended modversions sections are damaged; ${rebuild}`));
-	} else if (ctx.extendedModversions && facts.extVersions) {
-		ext = new Map();
-		facts.extVersions.names.forEach((n, i) => {
-			if (!ext!.has(n)) ext!.set(n, facts.extVersions!.crcs[i]!);
-		});
-	}
-	const anyVersions = hasVersions || ext !== undefined;
-	/** check_version(): the module's CRC for a symbol, and where it came from */
-	const moduleCrc = (name: string): number | undefined => (ext ? ext.get(name) : facts.versions?.get(name));
-	const noVersionWords = (name: string): string => (ext ? `"no extended symbol version for ${name}"` : `"no symbol version for ${name}"`);
-	if (vermagic === undefined) {
-		findings.push(f('VERMAGIC_MISSING', ctx.forceLoad ? 'warning' : 'error', ctx.forceLoad ? 'no vermagic: the kernel force-loads it and taints itself' : `no vermagic: "bad vermagic" (ENOEXEC); ${rebuild}`));
-	} else if (ctx.vermagic !== undefined) {
-		if (!sameMagic(vermagic, ctx.vermagic, hasVersions)) findings.push(f('VERMAGIC_MISMATCH', 'error', `"version magic '${vermagic}' should be '${ctx.vermagic}'" (ENOEXEC); ${rebuild}`));
-		else if (vermagic.split(' ')[0] !== ctx.release) findings.push(f('VERMAGIC_RELEASE', 'info', `built for ${vermagic.split(' ')[0]}: the kernel ignores the release word because the module has __versions; every symbol CRC decides`));
-	}
-
-	// modversions: module_layout first (check_modstruct_version), then each symbol
-	if (ctx.modversions) {
-		const layout = exports.get('module_layout');
-		if (!anyVersions) {
-			findings.push(f('NO_VERSIONS', ctx.forceLoad ? 'warning' : 'error', ctx.forceLoad ? 'no __versions: the kernel (MODULE_FORCE_LOAD) loads it without symbol checks and taints itself ("no versions for imported symbols")' : `no __versions on a MODVERSIONS kernel: "disagrees about version of symbol module_layout" (ENOEXEC); ${rebuild}`));
-		} else if (layout?.crc !== undefined) {
-			const crc = moduleCrc('module_layout');
-			if (crc === undefined) findings.push(f('NO_SYMBOL_VERSION', 'warning', `${noVersionWords('module_layout')}: loads (the kernel lets a broken toolchain go)`));
-			else if (crc !== layout.crc) findings.push(f('MODULE_LAYOUT_MISMATCH', 'error', `"disagrees about version of symbol module_layout": the module has 0x${hex8(crc)}, the kernel 0x${hex8(layout.crc)} (${layout.from}); ${rebuild}`));
-		}
-	}
-
-	// symbols (simplify_symbols → resolve_symbol)
-	const license = facts.modinfo.license?.[0];
-	const gplOk = licenseIsGplCompatible(license);
-	const imports = new Set(facts.modinfo.import_ns ?? []);
-	const unknown: string[] = [];
-	const names = facts.undefinedNames;
-	for (let i = 0; i < names.length; i++) {
-		const name = names[i]!;
-		if (name === '_GLOBAL_OFFSET_TABLE_' && facts.machine === 3) continue;
-		const e = exports.get(name);
-		if (!e) {
-			if (lookups) lookups.missing++;
-			if (facts.undefinedWeak[i] !== 1) unknown.push(name);
-			continue;
-		}
-		if (e.gplOnly && !gplOk) {
-			findings.push(f('GPL_ONLY_SYMBOL', 'error', `"Unknown symbol ${name} (err -2)": ${e.module} exports it GPL-only and the license is ${license === undefined ? 'missing' : `"${license}"`}, not GPL-compatible; use a GPL-compatible MODULE_LICENSE or stop using the symbol`));
-			continue;
-		}
-		if (ctx.modversions && anyVersions && e.crc !== undefined) {
-			const mine = moduleCrc(name);
-			if (mine !== undefined && mine !== e.crc) {
-				findings.push(f('CRC_MISMATCH', 'error', `"disagrees about version of symbol ${name}": the module expects 0x${hex8(mine)}, ${e.module} exports 0x${hex8(e.crc)} (${e.from}); ${rebuild}`));
-			}
-		}
-		if (e.namespace && !imports.has(e.namespace)) {
-			findings.push(f('NAMESPACE_NOT_IMPORTED', ctx.allowMissingNamespace ? 'warning' : 'error', `"module uses symbol (${name}) from namespace ${e.namespace}, but does not import it." add MODULE_IMPORT_NS(${e.namespace}) and rebuild`));
-		}
-		if (e.module !== 'vmlinux' && e.module !== l.module) {
-			if (given.has(e.module) || ctx.installed.has(e.module)) directDeps.add(e.module);
-			else findings.push(f('MISSING_DEPENDENCY', 'error', `"Unknown symbol ${name} (err -2)": it comes from module ${e.module}, which is not installed for ${ctx.release}; install ${e.module} first`));
-		}
-	}
-	if (unknown.length) {
-		const shown = unknown.slice(0, 5).join(', ') + (unknown.length > 5 ? ` and ${unknown.length - 5} more` : '');
-		findings.push(f('UNKNOWN_SYMBOL', 'error', `"Unknown symbol ${unknown[0]} (err -2)": nothing in ${ctx.release} (vmlinux, the modules given, the installed modules) exports ${shown}; ${ctx.symvers ? 'install the module that provides it, or rebuild against this kernel' : 'no Module.symvers to look in: install the headers'}`));
-	}
-
-	// BTF (btf_parse_module), only where the kernel reads module BTF
-	if (facts.hasBtf && ctx.btfModules) {
-		if (facts.btfBase) findings.push(f('BTF_DISTILLED', 'info', 'distilled base BTF (.BTF.base, 6.11+): the kernel relocates it against its vmlinux BTF'));
-		else if (typeof facts.btfError === 'string') {
-			findings.push(f('BTF_MISMATCH', ctx.allowBtfMismatch ? 'warning' : 'error', `"failed to validate module [${l.module}] BTF: -22" (${facts.btfError}): built against another vmlinux; ${ctx.allowBtfMismatch ? 'with MODULE_ALLOW_BTF_MISMATCH the kernel drops the BTF and loads it' : 'the kernel refuses it'}; ${rebuild}`));
-		} else if (facts.btfError === undefined) findings.push(f('BTF_UNCHECKED', 'info', 'has .BTF; no vmlinux BTF for this kernel to check it against'));
-	}
-
-	// modprobe finds modules through modules.dep
-	const rel = relative(ctx.moduleDir, l.path);
-	if (ctx.installedFrom && !rel.startsWith('..') && !ctx.installed.has(l.module)) {
-		findings.push(f('NOT_IN_MODULES_DEP', 'warning', `not listed in ${ctx.installedFrom}: modprobe cannot find it; run depmod -a ${ctx.release}`));
-	}
-	return verdict();
+	const versions = moduleVersions(facts, ctx);
+	const symbols = resolveSymbols(facts, l.module, versions, exports, given, ctx);
+	if (lookups) lookups.missing += symbols.missing;
+	const findings = [
+		...l.findings,
+		...checkBusyboxModprobe(l.algorithm, ctx),
+		...checkSignature(facts.signature, l.findings.some((x) => x.code === 'SIG_AFTER_COMPRESSION'), ctx),
+		...checkElfValidity(facts, ctx),
+		...checkVermagic(facts, ctx),
+		...checkModuleLayout(versions, exports, ctx),
+		...symbols.findings,
+		...checkModuleBtf(facts, l.module, ctx),
+		...checkInModulesDep(l.path, l.module, ctx),
+	];
+	return {path: l.path, module: l.module, loadable: isLoadable(findings), depends: [...symbols.directDeps], findings};
 }
+
+const isLoadable = (findings: readonly Finding[]): boolean => !findings.some((x) => x.severity === 'error');
 
 /** Turn direct dependencies into the load order modprobe uses, and fail a module whose given dependency fails. */
 function propagateDependencies(verdicts: ModuleVerdict[], given: Map<string, Loaded>, ctx: VerifyContext): void {
@@ -352,12 +245,10 @@ function propagateDependencies(verdicts: ModuleVerdict[], given: Map<string, Loa
 		for (const d of direct.get(v.module) ?? []) {
 			const dv = byName.get(d);
 			if (given.has(d) && dv && !dv.loadable && dv !== v) {
-				v.findings.push(f('DEPENDENCY_NOT_LOADABLE', 'error', `depends on ${d}, which the kernel refuses (${dv.findings.find((x) => x.severity === 'error')?.code}); fix ${d} first`));
+				v.findings.push(finding('DEPENDENCY_NOT_LOADABLE', 'error', `depends on ${d}, which the kernel refuses (${dv.findings.find((x) => x.severity === 'error')?.code}); fix ${d} first`));
 				v.loadable = false;
 			}
 		}
 	}
 }
-
-const hex8 = (n: number) => n.toString(16).padStart(8, '0');
 

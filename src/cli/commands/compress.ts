@@ -4,28 +4,28 @@ import {EXIT} from '../../errors.js';
 import {formatCompressReport} from '../../report/human.js';
 import {toJSON} from '../../report/json.js';
 import type {Log} from '../../types.js';
-import {loadSettings, SETTINGS_OPTIONS, SETTINGS_USAGE} from '../settings.js';
-import {noModuleError, resolveTarget, TARGET_OPTIONS, TARGET_USAGE} from '../target.js';
+import {loadSettings, SETTINGS_NOTE, SETTINGS_OPTIONS} from '../settings.js';
+import {noModuleError, resolveTarget, TARGET_OPTIONS} from '../target.js';
 
 const command: CommandModule = {
-	options: {...TARGET_OPTIONS, ...SETTINGS_OPTIONS, 'no-depmod': {type: 'boolean'}, 'dry-run': {type: 'boolean'}, 'no-verify': {type: 'boolean'}, 'sig-enforce': {type: 'boolean'}},
-	usage: `Usage: kmodpress compress [PATH...] [--kernel KV] [--build-dir DIR] [--root DIR] [--no-depmod] [--dry-run] [--json]
-
-Compresses modules exactly as the target kernel's modules_install would (algorithm, command, parameters from its
+	synopsis: 'compress [PATH...] [--kernel KV] [--build-dir DIR] [--root DIR] [--no-depmod] [--dry-run] [--json]',
+	description: `Compresses modules exactly as the target kernel's modules_install would (algorithm, command, parameters from its
 kbuild files and config), in-process and crash-safely: each file is written beside its target under a temporary name,
 fsynced, decoded back under the kernel's own rules and compared, then renamed over; the old name is removed last.
 Modules already in a form the kernel accepts are left alone. Then runs depmod once (not for a staging image, not
 with --no-depmod), checks that modules.dep lists every module, and verifies each one against the kernel.
 
 PATHs are module files or directories (searched for *.ko, *.ko.gz, *.ko.xz, *.ko.zst; symlinks are not followed out
-of the tree). Without PATH: <root>/lib/modules/KV/{extra,updates,weak-updates}.
-
-${TARGET_USAGE}
-  --no-depmod         do not run depmod (the caller will)
-  --dry-run           show what would change; change nothing
-  --no-verify         skip the verification at the end
-  --sig-enforce       verify as a kernel that enforces module signatures would
-${SETTINGS_USAGE}`,
+of the tree). Without PATH: <root>/lib/modules/KV/{extra,updates,weak-updates}.`,
+	options: [
+		...TARGET_OPTIONS,
+		['no-depmod', 'do not run depmod (the caller will)'],
+		'dry-run',
+		'no-verify',
+		['sig-enforce', 'verify as a kernel that enforces module signatures would'],
+		...SETTINGS_OPTIONS,
+	],
+	footer: SETTINGS_NOTE,
 	async run(ctx: CommandContext) {
 		const settings = await loadSettings(ctx);
 		const {target, policy, files} = await resolveTarget(ctx, settings.overrides);

@@ -2,17 +2,14 @@ import type {CommandContext, CommandModule} from '../command.js';
 import {EXIT} from '../../errors.js';
 import {formatPolicy} from '../../report/human.js';
 import {toJSON} from '../../report/json.js';
-import {resolveTarget, TARGET_OPTIONS, TARGET_USAGE} from '../target.js';
+import {resolveTarget, TARGET_OPTIONS} from '../target.js';
 
 const command: CommandModule = {
-	options: {...TARGET_OPTIONS},
-	usage: `Usage: kmodpress explain [--kernel KV] [--build-dir DIR] [--root DIR] [--json] [-v]
-
-Shows how kmodpress will compress modules for a kernel — algorithm, command, every parameter — and where each part
+	synopsis: 'explain [--kernel KV] [--build-dir DIR] [--root DIR] [--json] [-v]',
+	description: `Shows how kmodpress will compress modules for a kernel — algorithm, command, every parameter — and where each part
 came from (file and line, config key, sysfs, fallback table), what the kernel decompresses itself, and what the
-installed kmod can read. Changes nothing.
-
-${TARGET_USAGE}`,
+installed kmod can read. Changes nothing.`,
+	options: TARGET_OPTIONS,
 	async run(ctx: CommandContext) {
 		const {target, files, policy} = await resolveTarget(ctx);
 		if (ctx.values.json) ctx.stdout(`${toJSON({kernel: target, configSearch: files.configSearch, policy})}\n`);

@@ -4,24 +4,24 @@ import {installedKernels, recompressKernel} from '../../install/recompress.js';
 import {formatCompressReport} from '../../report/human.js';
 import {toJSON} from '../../report/json.js';
 import type {Log} from '../../types.js';
-import {loadSettings, SETTINGS_OPTIONS, SETTINGS_USAGE} from '../settings.js';
-import {resolveTarget, str, TARGET_OPTIONS, TARGET_USAGE} from '../target.js';
+import {loadSettings, SETTINGS_NOTE, SETTINGS_OPTIONS} from '../settings.js';
+import {resolveTarget, str, TARGET_OPTIONS} from '../target.js';
 
 const command: CommandModule = {
-	options: {...TARGET_OPTIONS, ...SETTINGS_OPTIONS, 'all-kernels': {type: 'boolean'}, 'dry-run': {type: 'boolean'}, 'no-depmod': {type: 'boolean'}, 'no-verify': {type: 'boolean'}},
-	usage: `Usage: kmodpress recompress [--kernel KV | --all-kernels] [--root DIR] [--dry-run] [--json]
-
-Finds the out-of-tree modules of an installed kernel (every module under lib/modules/KV that its modules.order does
+	synopsis: 'recompress [--kernel KV | --all-kernels] [--root DIR] [--dry-run] [--json]',
+	description: `Finds the out-of-tree modules of an installed kernel (every module under lib/modules/KV that its modules.order does
 not name: extra/, updates/, updates/dkms/, weak-updates/ …) and fixes what the kernel would refuse or what differs
 from its own modules_install: crc64 xz from an old DKMS or eclass, the wrong algorithm, two names for one module.
-Modules already right are left alone. Reruns depmod once per kernel, verifies, and reports what changed.
-
-${TARGET_USAGE}
-  --all-kernels       every kernel under <root>/lib/modules
-  --dry-run           show the plan; change nothing
-  --no-depmod         do not run depmod
-  --no-verify         skip the verification at the end
-${SETTINGS_USAGE}`,
+Modules already right are left alone. Reruns depmod once per kernel, verifies, and reports what changed.`,
+	options: [
+		...TARGET_OPTIONS,
+		'all-kernels',
+		['dry-run', 'show the plan; change nothing'],
+		'no-depmod',
+		'no-verify',
+		...SETTINGS_OPTIONS,
+	],
+	footer: SETTINGS_NOTE,
 	async run(ctx: CommandContext) {
 		const settings = await loadSettings(ctx);
 		let kernels: (string | undefined)[] = [str(ctx, 'kernel')];

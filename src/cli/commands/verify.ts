@@ -4,26 +4,25 @@ import {formatVerifyReport} from '../../report/human.js';
 import {toJSON} from '../../report/json.js';
 import {verifyModules} from '../../verify/index.js';
 import {loadSettings} from '../settings.js';
-import {noModuleError, resolveTarget, str, TARGET_OPTIONS, TARGET_USAGE} from '../target.js';
+import {noModuleError, resolveTarget, str, TARGET_OPTIONS} from '../target.js';
 
 const command: CommandModule = {
-	options: {...TARGET_OPTIONS, 'sig-enforce': {type: 'boolean'}, certificate: {type: 'string'}, threads: {type: 'string'}, boot: {type: 'boolean'}, 'kernel-image': {type: 'string'}},
-	usage: `Usage: kmodpress verify [PATH...] [--kernel KV] [--build-dir DIR] [--root DIR] [--sig-enforce] [--boot] [--json]
-
-Predicts, without loading anything, what the target kernel will say about each module: decompression under the
+	synopsis: 'verify [PATH...] [--kernel KV] [--build-dir DIR] [--root DIR] [--sig-enforce] [--boot] [--json]',
+	description: `Predicts, without loading anything, what the target kernel will say about each module: decompression under the
 kernel's own rules (or kmod's, when the kernel does not decompress that algorithm), ELF class/machine, struct module
 size, vermagic (same_magic), modversions CRCs (module_layout and every symbol) against Module.symvers and the other
 modules, unknown symbols, namespaces, GPL-only exports, the dependency chain, the appended signature and its key,
 and module BTF against vmlinux BTF. Exit 1 when any module is not loadable.
 
-PATHs are module files or directories. Without PATH: <root>/lib/modules/KV/{extra,updates,weak-updates}.
-
-${TARGET_USAGE}
-  --sig-enforce       judge as a kernel booted with module.sig_enforce=1 (also: config sigEnforce)
-  --certificate FILE  a trusted signing certificate (PEM or DER) besides <build>/certs/signing_key.x509
-  --threads N         threads that decode and analyse (default: the number of CPUs): this one and N-1 workers
-  --boot              also boot the target's kernel under QEMU and load the modules (see docs/lab.md)
-  --kernel-image FILE the kernel image to boot (default: <root>/boot/vmlinuz-KV)`,
+PATHs are module files or directories. Without PATH: <root>/lib/modules/KV/{extra,updates,weak-updates}.`,
+	options: [
+		...TARGET_OPTIONS,
+		'sig-enforce',
+		'certificate',
+		['threads', 'threads that decode and analyse (default: the number of CPUs): this one and N-1 workers'],
+		'boot',
+		'kernel-image',
+	],
 	async run(ctx: CommandContext) {
 		const settings = await loadSettings(ctx);
 		const {target, policy, files} = await resolveTarget(ctx, settings.overrides, {noRefusal: true});

@@ -110,8 +110,6 @@ function nameAt(b: Btf, off: number): string | undefined {
 	return Buffer.from(b.bytes.buffer, b.bytes.byteOffset + start, end - start).toString('latin1');
 }
 
-export const btfName = (b: Btf, off: number): string | undefined => nameAt(b, off);
-
 /** btf_name_valid_identifier() on the bytes, without making a string: [A-Za-z_][A-Za-z0-9_]*, shorter than
  * KSYM_NAME_LEN (512), NUL-terminated inside the string section that holds it. */
 function identAt(b: Btf, off: number): boolean {

@@ -135,7 +135,7 @@ function exportSections(sections: Section[]): Uint8Array | undefined {
  * Only undefined symbols and symbols in export sections are looked at past their section index. */
 function readSymbols(elf: ElfFile, st: Section, file: string): {weak: Uint8Array; exports: ModuleExport[]} {
 	const strtab = elf.sections[st.link];
-	if (!strtab) throw new Error(`${file}: symbol table links to section ${st.link}, which does not exist`);
+	if (!strtab) throw new KmodpressError('E_ELF_BAD', `the symbol table links to section ${st.link}, which does not exist`, {file, fix: 'rebuild the module'});
 	const marks = exportSections(elf.sections);
 	exportSymbols.length = 0;
 	const n = scanSymbols(elf.bytes, st.offset, st.size, elf.is64, elf.littleEndian, strtab.offset, strtab.size, marks, file);
@@ -165,11 +165,11 @@ function scanSymbols(b: Buffer, symOff: number, symSize: number, is64: boolean, 
 		}
 		const nameOff = u32(b, o, le);
 		if (nameOff === 0) continue;
-		if (nameOff >= strSize) throw new KmodpressError('E_ELF_BAD', `${file}: a symbol name points outside its string table`, {file, fix: 'rebuild the module'});
+		if (nameOff >= strSize) throw new KmodpressError('E_ELF_BAD', 'a symbol name points outside its string table', {file, fix: 'rebuild the module'});
 		const start = strOff + nameOff;
 		let end = start;
 		while (end < strEnd && b[end] !== 0) end++;
-		if (end >= strEnd) throw new KmodpressError('E_ELF_BAD', `${file}: a symbol name is not NUL-terminated`, {file, fix: 'rebuild the module'});
+		if (end >= strEnd) throw new KmodpressError('E_ELF_BAD', 'a symbol name is not NUL-terminated', {file, fix: 'rebuild the module'});
 		const n = undefinedJoiner.count;
 		if (n === weakFlags.length) {
 			const w = new Uint8Array(n * 2);
@@ -303,13 +303,13 @@ export function analyzeImage(image: Uint8Array, file: string): FactsWire {
 	};
 }
 
-/** analyzeImage, turning a malformed ELF into the finding the kernel would give (ENOEXEC) instead of a throw. */
+/** analyzeImage, turning a malformed ELF into what is wrong with it (the kernel's ENOEXEC) instead of a throw. The
+ * error says what is wrong, not which file: the caller has the path. */
 export function tryAnalyze(image: Uint8Array, file: string): {facts: FactsWire} | {error: string} {
 	try {
 		return {facts: analyzeImage(image, file)};
 	} catch (e) {
-		if (isKmodpressError(e)) return {error: e.message};
-		if (e instanceof RangeError || e instanceof Error) return {error: `${file}: ${e.message}`};
+		if (isKmodpressError(e) || e instanceof Error) return {error: e.message};
 		throw e;
 	}
 }

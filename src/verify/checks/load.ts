@@ -8,7 +8,8 @@ import {parseZstdFrameHeader} from '../../formats/zstd/kernel.js';
 import {isKmodpressError} from '../../errors.js';
 import {kmodReads, type KmodInfo} from '../../target/kmod.js';
 import {endsWithSignature, KMOD_FEATURE} from '../../formats/table.js';
-import type {Algorithm, Finding, KernelDecompressor, Severity} from '../../types.js';
+import type {Algorithm, Finding, KernelDecompressor} from '../../types.js';
+import {finding} from './finding.js';
 import {type Btf, BtfError, checkBtf, parseBtf} from './btf.js';
 import {type FactsWire, tryAnalyze} from './facts.js';
 import {moduleNameOf} from './symvers.js';
@@ -40,8 +41,6 @@ const baseCache = new Map<string, Btf>();
  * awaits: on the main thread's inline pool, or a worker's queued messages); never kept past it. */
 const imageScratch = new Scratch();
 
-const f = (code: string, severity: Severity, message: string): Finding => ({code, severity, message});
-
 export async function loadImage(bytes: Buffer, path: string, o: LoadOptions, decompress: Decompress): Promise<Loaded> {
 	const into = imageScratch.acquire();
 	try {
@@ -58,7 +57,7 @@ export async function decodeForLoad(bytes: Buffer, path: string, o: LoadOptions,
 	const findings: Finding[] = [];
 	const loaded: Loaded = {path, module: moduleNameOf(path), algorithm: null, findings};
 	if (bytes.length === 0) {
-		findings.push(f('ELF_INVALID', 'error', 'empty file; the kernel says "Invalid ELF header" (ENOEXEC): reinstall the module'));
+		findings.push(finding('ELF_INVALID', 'error', 'empty file; the kernel says "Invalid ELF header" (ENOEXEC): reinstall the module'));
 		return {loaded};
 	}
 	const format = detectFormat(bytes);
@@ -66,13 +65,13 @@ export async function decodeForLoad(bytes: Buffer, path: string, o: LoadOptions,
 	if (format === 'elf') image = bytes;
 	else if (format === 'xz' || format === 'zstd' || format === 'gzip') {
 		loaded.algorithm = format;
-		image = await decompressForLoad(bytes, format, path, o, decompress, findings, into);
+		image = await decompressForLoad(bytes, format, o, decompress, findings, into);
 		if (endsWithSignature(bytes)) {
-			findings.push(f('SIG_AFTER_COMPRESSION', o.enforce ? 'error' : 'warning',
+			findings.push(finding('SIG_AFTER_COMPRESSION', o.enforce ? 'error' : 'warning',
 				`the signature was appended after compression: the kernel checks the decompressed image, which is unsigned${o.enforce ? ' ("Loading of unsigned module is rejected")' : ' (it taints the kernel)'}; sign the plain .ko, then compress (kmodpress compress refuses such files)`));
 		}
 	} else {
-		findings.push(f('ELF_INVALID', 'error', `not an ELF module nor a gzip/xz/zstd compressed one (starts with ${bytes.subarray(0, 6).toString('hex')}); the kernel says "Invalid ELF header" (ENOEXEC): reinstall the module`));
+		findings.push(finding('ELF_INVALID', 'error', `not an ELF module nor a gzip/xz/zstd compressed one (starts with ${bytes.subarray(0, 6).toString('hex')}); the kernel says "Invalid ELF header" (ENOEXEC): reinstall the module`));
 		return {loaded};
 	}
 	return image ? {loaded, image} : {loaded};
@@ -84,7 +83,7 @@ export function analyseForLoad(loaded: Loaded, image: Buffer, o: LoadOptions): L
 	const {path, findings} = loaded;
 	const r = tryAnalyze(image, path);
 	if ('error' in r) {
-		findings.push(f('ELF_INVALID', 'error', `${r.error.replace(`${path}: `, '')}; the kernel refuses it (ENOEXEC): reinstall or rebuild the module`));
+		findings.push(finding('ELF_INVALID', 'error', `${r.error}; the kernel refuses it (ENOEXEC): reinstall or rebuild the module`));
 		return loaded;
 	}
 	const facts = r.facts;
@@ -108,7 +107,7 @@ export function analyseForLoad(loaded: Loaded, image: Buffer, o: LoadOptions): L
 	return loaded;
 }
 
-async function decompressForLoad(bytes: Buffer, alg: Algorithm, path: string, o: LoadOptions, decompress: Decompress, findings: Finding[], into: Scratch | undefined): Promise<Buffer | undefined> {
+async function decompressForLoad(bytes: Buffer, alg: Algorithm, o: LoadOptions, decompress: Decompress, findings: Finding[], into: Scratch | undefined): Promise<Buffer | undefined> {
 	const kernelAlg = o.decompressor.algorithm;
 	const kmod = o.kmod;
 	const maxOutput = o.maxOutput;
@@ -126,31 +125,31 @@ async function decompressForLoad(bytes: Buffer, alg: Algorithm, path: string, o:
 					// kmod cannot either
 				}
 			}
-			findings.push(f(code, 'error', `the kernel's ${alg} decompressor refuses it: "${k.message}"${k.reason ? ` — ${k.reason}` : ''}${userspace}; ${fix}`));
+			findings.push(finding(code, 'error', `the kernel's ${alg} decompressor refuses it: "${k.message}"${k.reason ? ` — ${k.reason}` : ''}${userspace}; ${fix}`));
 			return undefined;
 		}
-		for (const n of k.notes) findings.push(f('DECOMPRESS_NOTE', 'info', n));
+		for (const n of k.notes) findings.push(finding('DECOMPRESS_NOTE', 'info', n));
 		return k.data;
 	}
 	const reads = kmodReads(kmod as KmodInfo, alg);
 	if (kernelAlg) {
-		findings.push(f('WRONG_ALGORITHM', 'warning', `the kernel decompresses only ${kernelAlg}: it answers "not a ${alg} compressed module" (EINVAL) and kmod >= 31 falls back to its own ${alg} decompression${alg === 'zstd' ? '; busybox modprobe (initramfs) cannot read zstd at all' : ''}; ${fix}`));
+		findings.push(finding('WRONG_ALGORITHM', 'warning', `the kernel decompresses only ${kernelAlg}: it answers "not a ${alg} compressed module" (EINVAL) and kmod >= 31 falls back to its own ${alg} decompression${alg === 'zstd' ? '; busybox modprobe (initramfs) cannot read zstd at all' : ''}; ${fix}`));
 	}
 	if (reads === false) {
-		findings.push(f('USERSPACE_DECOMPRESS', 'error', `kmod ${kmod.version ?? ''} has no ${alg} support (-${KMOD_FEATURE[alg]}): modprobe cannot load it and depmod leaves it out of modules.dep; ${fix}, or rebuild kmod with ${alg}`));
+		findings.push(finding('USERSPACE_DECOMPRESS', 'error', `kmod ${kmod.version ?? ''} has no ${alg} support (-${KMOD_FEATURE[alg]}): modprobe cannot load it and depmod leaves it out of modules.dep; ${fix}, or rebuild kmod with ${alg}`));
 		return undefined;
 	}
 	if (alg === 'zstd' && (kmod.version ?? 0) >= 34) {
 		const h = parseZstdFrameHeader(bytes);
 		if (h && !('status' in h) && h.contentSize === undefined) {
-			findings.push(f('ZSTD_NO_CONTENT_SIZE', 'error', `kmod ${kmod.version} needs the zstd content size in the frame header and this file has none (compressed from a pipe); ${fix}`));
+			findings.push(finding('ZSTD_NO_CONTENT_SIZE', 'error', `kmod ${kmod.version} needs the zstd content size in the frame header and this file has none (compressed from a pipe); ${fix}`));
 			return undefined;
 		}
 	}
 	try {
 		return await decompress(bytes, alg, {maxOutput});
 	} catch (e) {
-		findings.push(f(isKmodpressError(e) && e.code === 'E_CODEC_BOMB' ? 'DECOMPRESSION_BOMB' : 'USERSPACE_DECOMPRESS', 'error', `kmod cannot decompress it: ${isKmodpressError(e) ? e.message.replace(`${path}: `, '') : String(e)}; reinstall the module`));
+		findings.push(finding(isKmodpressError(e) && e.code === 'E_CODEC_BOMB' ? 'DECOMPRESSION_BOMB' : 'USERSPACE_DECOMPRESS', 'error', `kmod cannot decompress it: ${isKmodpressError(e) ? e.message : String(e)}; reinstall the module`));
 		return undefined;
 	}
 }

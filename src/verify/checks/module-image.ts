@@ -60,23 +60,23 @@ export function checkModuleImage(image: Buffer, path: string, target: KernelTarg
 	const warnings: string[] = [];
 	const elf = new ElfFile(image, path);
 	if (elf.type !== ET_REL) {
-		throw new KmodpressError('E_ELF_NOT_MODULE', `${path}: an ELF ${elf.type === 2 ? 'executable' : elf.type === 3 ? 'shared object' : `of type ${elf.type}`}, not a relocatable kernel module`, {file: path, fix: 'name kernel modules (*.ko) only'});
+		throw new KmodpressError('E_ELF_NOT_MODULE', `an ELF ${elf.type === 2 ? 'executable' : elf.type === 3 ? 'shared object' : `of type ${elf.type}`}, not a relocatable kernel module`, {file: path, fix: 'name kernel modules (*.ko) only'});
 	}
 	const machine = targetMachine(config);
 	if (machine !== undefined && elf.machine !== machine) {
-		throw new KmodpressError('E_ELF_MACHINE', `${path}: built for ${EM[elf.machine] ?? `machine ${elf.machine}`}, the kernel ${target.release.value} is ${EM[machine] ?? machine} (the kernel would say "Exec format error")`, {file: path, fix: `rebuild the module for ${target.release.value}`});
+		throw new KmodpressError('E_ELF_MACHINE', `built for ${EM[elf.machine] ?? `machine ${elf.machine}`}, the kernel ${target.release.value} is ${EM[machine] ?? machine} (the kernel would say "Exec format error")`, {file: path, fix: `rebuild the module for ${target.release.value}`});
 	}
-	if (machine === 62 && !elf.is64) throw new KmodpressError('E_ELF_CLASS', `${path}: a 32-bit ELF for a 64-bit kernel`, {file: path, fix: `rebuild the module for ${target.release.value}`});
+	if (machine === 62 && !elf.is64) throw new KmodpressError('E_ELF_CLASS', 'a 32-bit ELF for a 64-bit kernel', {file: path, fix: `rebuild the module for ${target.release.value}`});
 	const info = readModinfo(elf);
 	const vermagic = info.get('vermagic')?.[0];
 	if (vermagic === undefined) {
-		throw new KmodpressError('E_MODINFO_MISSING', `${path}: .modinfo has no vermagic (the kernel says "no symbol version for module_layout" or refuses it)`, {file: path, fix: 'rebuild the module with kbuild'});
+		throw new KmodpressError('E_MODINFO_MISSING', '.modinfo has no vermagic (the kernel says "no symbol version for module_layout" or refuses it)', {file: path, fix: 'rebuild the module with kbuild'});
 	}
 	const want = targetVermagic(target.release.value, config, target.buildDir?.value);
 	if (want !== undefined) {
 		const hasCrcs = elf.section('__versions') !== undefined;
 		if (!sameMagic(vermagic, want, hasCrcs)) {
-			throw new KmodpressError('E_VERMAGIC_MISMATCH', `${path}: version magic '${vermagic}' should be '${want}' (what the kernel prints; it refuses the module)`, {file: path, fix: `rebuild the module against ${target.release.value}'s headers`});
+			throw new KmodpressError('E_VERMAGIC_MISMATCH', `version magic '${vermagic}' should be '${want}' (what the kernel prints; it refuses the module)`, {file: path, fix: `rebuild the module against ${target.release.value}'s headers`});
 		}
 		if (vermagic.split(' ')[0] !== target.release.value) {
 			warnings.push(`built for ${vermagic.split(' ')[0]}, installed for ${target.release.value}: the kernel accepts it because the module has __versions, if every symbol CRC matches (kmodpress verify checks them)`);
