@@ -1,14 +1,13 @@
-// Configuration: only <root>/etc/kmodpress/config.{json,yaml,yml}, data only.
+// Configuration: only <root>/etc/kmodpress/config.json, config.yaml or config.yml — the first that exists and is not
+// empty — and data only.
 //
-// kmodpress runs as root inside package build trees, so nothing from the working directory or its parents may be
-// read or run. cosmiconfig 9's factory, cosmiconfig(), searches the cwd for a meta-config (package.json's
-// "cosmiconfig" key, .config/config.{json,yaml,yml,js,ts,cjs,mjs}) and EXECUTES a .config/config.js it finds, just by
-// being called. kmodpress never calls it: it builds cosmiconfig's Explorer itself with a fixed directory, the JSON
-// and YAML loaders only, no meta-config, no package.json property, no upward search.
-import {existsSync} from 'node:fs';
-import {createRequire} from 'node:module';
+// kmodpress runs as root inside package build trees, so nothing from the working directory or its parents is read or
+// run: no search, no package.json key, no JavaScript config, no `$import` of other files. JSON is read with
+// JSON.parse; YAML with the `yaml` package's core schema (YAML 1.2 data: maps, sequences, strings, numbers, booleans,
+// null), where a duplicate key, a second document or any other tag (`!!js/function`, `!!binary`) is refused.
+import {readFileSync} from 'node:fs';
 import {join, resolve} from 'node:path';
-import {KmodpressError} from '../errors.js';
+import {fsError, KmodpressError} from '../errors.js';
 import type {Algorithm, Log} from '../types.js';
 import {silentLog} from '../types.js';
 import {ALGORITHMS} from '../formats/table.js';
@@ -42,67 +41,60 @@ const SCHEMA: Record<keyof KmodpressConfig, {expected: string; check: (v: unknow
 export function validateConfig(raw: unknown, file: string): KmodpressConfig {
 	if (raw === null || raw === undefined) return {};
 	if (typeof raw !== 'object' || Array.isArray(raw)) {
-		throw new KmodpressError('E_CONFIG_INVALID', `${file}: expected an object of settings, got ${Array.isArray(raw) ? 'an array' : typeof raw}`, {file, fix: 'see the README section Configuration'});
+		throw new KmodpressError('E_CONFIG_INVALID', `expected an object of settings, got ${Array.isArray(raw) ? 'an array' : typeof raw}`, {file, fix: 'see the README section Configuration'});
 	}
 	const out: Record<string, unknown> = {__proto__: null};
 	for (const [k, v] of Object.entries(raw)) {
 		const rule = SCHEMA[k as keyof KmodpressConfig];
 		if (!rule) {
-			throw new KmodpressError('E_CONFIG_INVALID', `${file}: unknown key "${k}"`, {file, fix: `use only: ${Object.keys(SCHEMA).join(', ')}`});
+			throw new KmodpressError('E_CONFIG_INVALID', `unknown key "${k}"`, {file, fix: `use only: ${Object.keys(SCHEMA).join(', ')}`});
 		}
 		if (!rule.check(v)) {
-			throw new KmodpressError('E_CONFIG_INVALID', `${file}: "${k}" must be ${rule.expected}, got ${JSON.stringify(v)} (${typeof v})`, {file, fix: `set "${k}" to ${rule.expected}`});
+			throw new KmodpressError('E_CONFIG_INVALID', `"${k}" must be ${rule.expected}, got ${JSON.stringify(v)} (${typeof v})`, {file, fix: `set "${k}" to ${rule.expected}`});
 		}
 		out[k] = v;
 	}
 	return {...out} as KmodpressConfig;
 }
 
-interface ExplorerLike {
-	search(from: string): Promise<{config: unknown; filepath: string; isEmpty?: boolean} | null>;
-}
-
-function trustedExplorer(): ExplorerLike {
-	const require = createRequire(import.meta.url);
-	// Deliberately not require('cosmiconfig').cosmiconfig: see the comment at the top.
-	const {Explorer} = require('cosmiconfig/dist/Explorer.js') as {Explorer: new (o: unknown) => ExplorerLike};
-	const {defaultLoaders} = require('cosmiconfig/dist/defaults.js') as {defaultLoaders: Record<string, unknown>};
-	return new Explorer({
-		moduleName: 'kmodpress',
-		searchPlaces: [...CONFIG_NAMES],
-		loaders: {'.json': defaultLoaders['.json'], '.yaml': defaultLoaders['.yaml'], '.yml': defaultLoaders['.yml']},
-		ignoreEmptySearchPlaces: true,
-		applyPackagePropertyPathToConfiguration: false,
-		transform: (x: unknown) => x,
-		cache: false,
-		metaConfigFilePath: null,
-		mergeImportArrays: false,
-		mergeSearchPlaces: false,
-		searchStrategy: 'none',
-	});
-}
+/** A file that is missing (or not a readable file) is skipped, as an empty one is. */
+const SKIPPED = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES']);
 
 export async function loadConfig(opts: {root?: string; log?: Log} = {}): Promise<{config: KmodpressConfig; from: string | undefined}> {
 	const log = opts.log ?? silentLog;
 	const dir = join(resolve(opts.root ?? '/'), CONFIG_DIR);
-	// no file in the one trusted directory: nothing to parse (and cosmiconfig, ~25 ms to load, stays unloaded)
-	if (!CONFIG_NAMES.some((n) => existsSync(join(dir, n)))) {
-		log('debug', `no config in ${dir}`);
-		return {config: {}, from: undefined};
+	for (const name of CONFIG_NAMES) {
+		const file = join(dir, name);
+		let text: string;
+		try {
+			text = readFileSync(file, 'utf8');
+		} catch (e) {
+			if (SKIPPED.has((e as NodeJS.ErrnoException).code ?? '')) continue;
+			throw fsError('E_CONFIG_INVALID', file, 'read', e);
+		}
+		if (text.trim() === '') continue;
+		const data = await parseConfigText(text, file);
+		if (data === null || data === undefined) continue;
+		if (typeof data === 'object' && Object.hasOwn(data, '$import')) {
+			throw new KmodpressError('E_CONFIG_INVALID', '"$import" is not allowed', {file, fix: 'put every setting in this one file'});
+		}
+		return {config: validateConfig(data, file), from: file};
 	}
-	let found;
+	log('debug', `no config in ${dir}`);
+	return {config: {}, from: undefined};
+}
+
+/** JSON or YAML text → plain data; never runs anything. */
+async function parseConfigText(text: string, file: string): Promise<unknown> {
 	try {
-		found = await trustedExplorer().search(dir);
+		if (file.endsWith('.json')) return JSON.parse(text);
+		// loaded only when there is YAML to read (~150 ms)
+		const {parseDocument} = await import('yaml');
+		const doc = parseDocument(text, {schema: 'core', resolveKnownTags: false, logLevel: 'error'});
+		const problem = doc.errors[0] ?? doc.warnings[0];
+		if (problem) throw problem;
+		return doc.toJS();
 	} catch (e) {
-		const file = (e as {filepath?: string}).filepath ?? dir;
-		throw new KmodpressError('E_CONFIG_INVALID', `${file}: cannot parse (${(e as Error).message.split('\n')[0]})`, {file, fix: 'fix the syntax (JSON or YAML)', cause: e});
+		throw new KmodpressError('E_CONFIG_INVALID', `cannot parse (${(e as Error).message.split('\n')[0]})`, {file, fix: 'fix the syntax (JSON or YAML)', cause: e});
 	}
-	if (!found || found.isEmpty) {
-		log('debug', `no config in ${dir}`);
-		return {config: {}, from: undefined};
-	}
-	if (found.config !== null && typeof found.config === 'object' && '$import' in (found.config as object)) {
-		throw new KmodpressError('E_CONFIG_INVALID', `${found.filepath}: "$import" is not allowed`, {file: found.filepath, fix: 'put every setting in this one file'});
-	}
-	return {config: validateConfig(found.config, found.filepath), from: found.filepath};
 }

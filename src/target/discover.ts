@@ -1,11 +1,13 @@
 // Finding the target kernel and the files that describe it. The target is often not the running kernel: a package
 // builds for the kernel it was told ($KV_FULL from an ebuild, $kernelver from DKMS), into a sysroot or a staging image.
-//   <root>/lib/modules/KV               the module tree (moduleDir)
-//   <root>/lib/modules/KV/build         the build dir: include/config/auto.conf, .config, Module.symvers, scripts/ (or
-//                                       an O= tree whose `source` link holds scripts/ and the top Makefile)
-//   <root>/lib/modules/KV/source        the source dir on Debian (build/Makefile `include`s its Makefile)
-//   <root>/boot/config-KV, /proc/config.gz (running kernel only), /sys/module/compression (running kernel only)
-// Symlinks inside a sysroot are resolved inside it (an absolute link target is taken relative to the root).
+//   <root>/lib/modules/<release>          the module tree (moduleDir)
+//   <root>/lib/modules/<release>/build    the build dir: include/config/auto.conf, .config, Module.symvers, scripts/ (or
+//                                         an O= tree whose `source` link holds scripts/ and the top Makefile)
+//   <root>/lib/modules/<release>/source   the source dir on Debian (build/Makefile `include`s its Makefile)
+//   <root>/boot/config-<release>, /proc/config.gz (running kernel only), /sys/module/compression (running kernel only)
+// The kernel release (`uname -r`, e.g. 6.12.115+deb12-amd64) is called `release` throughout; `version` is the
+// [major, minor, patch] it starts with. Symlinks inside a sysroot are resolved inside it (an absolute link target is
+// taken relative to the root).
 
 import {existsSync, lstatSync, readFileSync, readlinkSync, readdirSync, statSync} from 'node:fs';
 import {release as osRelease} from 'node:os';
@@ -22,9 +24,9 @@ export interface KernelTarget {
 	version: Sourced<[number, number, number]> | undefined;
 	/** absolute; "/" for the live system */
 	root: string;
-	/** <root>/lib/modules/KV */
+	/** <root>/lib/modules/<release> */
 	moduleDir: string;
-	/** true when KV is the running kernel and root is "/" */
+	/** true when the release is the running kernel's and root is "/" */
 	running: boolean;
 	/** true when root holds no kernel of its own (a package's staging image such as ${ED}): no depmod there */
 	stagingImage: boolean;
@@ -34,6 +36,7 @@ export interface KernelTarget {
 }
 
 export interface DiscoverOptions {
+	/** the release asked for (--kernel) */
 	kernel?: string;
 	buildDir?: string;
 	root?: string;
@@ -44,7 +47,7 @@ export interface DiscoverOptions {
 
 const RELEASE_RE = /^[A-Za-z0-9._+~-]+$/;
 
-/** KV: --kernel, then $KV_FULL (ebuild), $kernelver (DKMS), then uname -r. */
+/** The release: --kernel, then $KV_FULL (ebuild), $kernelver (DKMS), then uname -r. */
 export function resolveRelease(opts: DiscoverOptions): Sourced<string> {
 	const env = opts.env ?? process.env;
 	const candidates: [string | undefined, string][] = [
@@ -117,7 +120,7 @@ function isDir(p: string): boolean {
 export function discoverKernel(opts: DiscoverOptions = {}): KernelTarget {
 	const root = resolve(opts.root ?? '/');
 	if (!isDir(root)) {
-		throw new KmodpressError('E_USAGE', `--root ${root} is not a directory`, {fix: 'pass an existing sysroot or staging image'});
+		throw new KmodpressError('E_USAGE', '--root is not a directory', {file: root, fix: 'pass an existing sysroot or staging image'});
 	}
 	const release = resolveRelease(opts);
 	const running = root === '/' && release.value === (opts.runningRelease ?? osRelease());
@@ -129,7 +132,8 @@ export function discoverKernel(opts: DiscoverOptions = {}): KernelTarget {
 	if (opts.buildDir !== undefined) {
 		const b = resolve(opts.buildDir);
 		if (!isDir(b)) {
-			throw new KmodpressError('E_KERNEL_BUILD_DIR', `--build-dir ${b} is not a directory`, {
+			throw new KmodpressError('E_KERNEL_BUILD_DIR', '--build-dir is not a directory', {
+				file: b,
 				fix: `pass the kernel's build tree (the one /lib/modules/${release.value}/build points to)`,
 			});
 		}
@@ -199,6 +203,7 @@ export interface KernelFiles {
 }
 
 export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string; procRoot?: string} = {}): KernelFiles {
+	const release = target.release.value;
 	const configSearch: string[] = [];
 	let config: KernelConfig | undefined;
 	const tryConfig = (path: string, label = path): boolean => {
@@ -218,8 +223,8 @@ export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string;
 		tryConfig(join(b, 'include/config/auto.conf'));
 		tryConfig(join(b, '.config'));
 	}
-	tryConfig(resolveInRoot(target.root, `/boot/config-${target.release.value}`));
-	if (target.root !== '/' && target.stagingImage) tryConfig(`/boot/config-${target.release.value}`, `/boot/config-${target.release.value} (host)`);
+	tryConfig(resolveInRoot(target.root, `/boot/config-${release}`));
+	if (target.root !== '/' && target.stagingImage) tryConfig(`/boot/config-${release}`, `/boot/config-${release} (host)`);
 	if (target.running) tryConfig(join(opts.procRoot ?? '/proc', 'config.gz'));
 
 	const read = (dir: string | undefined, rel: string): {text: string; file: string} | undefined => {
@@ -247,7 +252,7 @@ export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string;
 
 	let inTree: KernelFiles['inTree'];
 	const kernelDirs = [join(target.moduleDir, 'kernel')];
-	if (target.stagingImage) kernelDirs.push(`/lib/modules/${target.release.value}/kernel`);
+	if (target.stagingImage) kernelDirs.push(`/lib/modules/${release}/kernel`);
 	for (const dir of kernelDirs) {
 		if (!isDir(dir)) continue;
 		const counts: Record<string, number> = {};

@@ -1,4 +1,4 @@
-// Kernel configuration: include/config/auto.conf (what kbuild reads), .config, /boot/config-KV, /proc/config.gz.
+// Kernel configuration: include/config/auto.conf (what kbuild reads), .config, /boot/config-<release>, /proc/config.gz.
 // Pure: parse text into a map that remembers, for each symbol, the file and line it came from.
 
 export interface ConfigEntry {
@@ -38,7 +38,7 @@ export class KernelConfig {
 
 const strip = (name: string): string => (name.startsWith('CONFIG_') ? name.slice(7) : name);
 
-/** Parse auto.conf / .config / config-KV text. Unknown lines are ignored, as Kconfig does. */
+/** Parse auto.conf / .config / config-<release> text. Unknown lines are ignored, as Kconfig does. */
 export function parseKernelConfig(text: string, file: string): KernelConfig {
 	const entries = new Map<string, ConfigEntry>();
 	const lines = text.split('\n');

@@ -1,6 +1,7 @@
 // The installed kmod: its version and the features it was built with (`kmod --version`, second line:
 // "+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL"). depmod silently skips module suffixes whose library is not built in
-// (kernel-facts.md §3), so a suffix kmod cannot read must be refused before anything is written.
+// (kmod's shared/util.c: kmod_exts[] lists .ko.gz, .ko.xz, .ko.zst only with ENABLE_ZLIB, _XZ, _ZSTD), so a suffix
+// kmod cannot read must be refused before anything is written.
 import {KMOD_FEATURE} from '../formats/table.js';
 import {KmodpressError} from '../errors.js';
 import {findTool, queryTool} from '../disk/exec.js';
@@ -23,7 +24,6 @@ export function parseKmodVersion(text: string, from: string): KmodInfo {
 	return {version: version ? Number(version[1]) : undefined, features, from};
 }
 
-
 /** Whether kmod (depmod, modprobe) can read modules compressed with `algorithm`. Unknown → undefined. */
 export function kmodReads(kmod: KmodInfo, algorithm: Algorithm): boolean | undefined {
 	return kmod.features[KMOD_FEATURE[algorithm]];
@@ -35,7 +35,8 @@ export async function detectKmod(): Promise<KmodInfo> {
 	if (bin === undefined) return {version: undefined, features: {}, from: 'kmod not installed'};
 	const r = queryTool(bin, ['--version']);
 	if (!r.ok) {
-		throw new KmodpressError('E_TOOL_MISSING', `${bin} --version failed: ${r.output.trim().split('\n')[0]}`, {
+		throw new KmodpressError('E_TOOL_MISSING', `kmod --version failed: ${r.output.trim().split('\n')[0]}`, {
+			file: bin,
 			fix: 'reinstall kmod (Debian: apt-get install --reinstall kmod)',
 		});
 	}

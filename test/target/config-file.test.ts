@@ -50,7 +50,9 @@ test('/etc/kmodpress/config.yaml under --root is read; flags win; a bad one is a
 	await loadConfig({root}).then(() => assert.unreachable(), (e) => {
 		assert.ok(isKmodpressError(e));
 		assert.is(e.code, 'E_CONFIG_INVALID');
-		assert.match(e.message, /config\.yaml: unknown key "compres"/);
+		assert.is(e.file, join(root, 'etc/kmodpress/config.yaml'));
+		assert.is(e.message, 'unknown key "compres"');
+		assert.match(e.line, /^E_CONFIG_INVALID: .*config\.yaml: unknown key "compres" Fix: use only: /);
 	});
 	writeFileSync(join(root, 'etc/kmodpress/config.yaml'), 'threads: many\n');
 	const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'compress', '--kernel', DEBIAN_KV, '--root', root, '--dry-run'], {encoding: 'utf8'});
@@ -58,6 +60,51 @@ test('/etc/kmodpress/config.yaml under --root is read; flags win; a bad one is a
 	assert.match(r.stderr, /E_CONFIG_INVALID: .*config\.yaml: "threads" must be a whole number from 1 to 256, got "many"/);
 	writeFileSync(join(root, 'etc/kmodpress/config.yaml'), '{{{ not yaml');
 	await loadConfig({root}).then(() => assert.unreachable(), (e) => assert.is(e.code, 'E_CONFIG_INVALID'));
+	rmSync(root, {recursive: true});
+});
+
+test('config files are data: first non-empty file wins, YAML tags, duplicate keys, $import and bombs are refused', async () => {
+	const root = mkdtempSync(join(tmpdir(), 'kmodpress-cfg-'));
+	const dir = join(root, 'etc/kmodpress');
+	mkdirSync(dir, {recursive: true});
+	const marker = join(root, 'EXECUTED');
+	const refused = async (name: string, text: string, why: RegExp) => {
+		writeFileSync(join(dir, name), text);
+		await loadConfig({root}).then(() => assert.unreachable(`${name}: ${text}`), (e) => {
+			assert.ok(isKmodpressError(e), String(e));
+			assert.is(e.code, 'E_CONFIG_INVALID');
+			assert.is(e.file, join(dir, name));
+			assert.match(e.message, why);
+		});
+		rmSync(join(dir, name));
+	};
+	// an empty (or comment-only, or null) config.json gives way to config.yaml, as no file does
+	writeFileSync(join(dir, 'config.json'), '  \n');
+	writeFileSync(join(dir, 'config.yml'), '# nothing\n');
+	assert.equal(await loadConfig({root}), {config: {}, from: undefined});
+	writeFileSync(join(dir, 'config.yaml'), 'algorithm: zstd\n');
+	assert.equal(await loadConfig({root}), {config: {algorithm: 'zstd'}, from: join(dir, 'config.yaml')});
+	writeFileSync(join(dir, 'config.json'), 'null');
+	assert.equal(await loadConfig({root}), {config: {algorithm: 'zstd'}, from: join(dir, 'config.yaml')});
+	rmSync(join(dir, 'config.json'));
+	rmSync(join(dir, 'config.yml'));
+	rmSync(join(dir, 'config.yaml'));
+	// anchors and aliases are plain data
+	writeFileSync(join(dir, 'config.yaml'), 'threads: &n 4\nlockTimeoutSeconds: *n\n');
+	assert.equal((await loadConfig({root})).config, {threads: 4, lockTimeoutSeconds: 4});
+	rmSync(join(dir, 'config.yaml'));
+	const js = `function(){ require('fs').writeFileSync('${marker}', 'x'); return 'none'; }`;
+	await refused('config.yaml', `compress: !!js/function "${js}"\n`, /cannot parse \(Unresolved tag/);
+	await refused('config.yaml', 'compress: !<tag:yaml.org,2002:js/undefined> ""\n', /cannot parse \(Unresolved tag/);
+	await refused('config.yaml', 'threads: !!binary aGVsbG8=\n', /cannot parse \(Unresolved tag/);
+	await refused('config.yaml', 'threads: 2\nthreads: 3\n', /cannot parse \(Map keys must be unique/);
+	await refused('config.yaml', 'threads: 2\n---\nthreads: 3\n', /cannot parse \(Source contains multiple documents/);
+	await refused('config.yaml', `a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n${[...'bcdefghij'].map((k, i) => `${k}: &${k} [${Array(10).fill(`*${'abcdefghij'[i]}`).join(', ')}]`).join('\n')}\n`, /cannot parse/);
+	await refused('config.json', JSON.stringify({$import: '/etc/passwd', compress: 'none'}), /"\$import" is not allowed/);
+	await refused('config.yml', '$import: [other.yml]\n', /"\$import" is not allowed/);
+	await refused('config.json', '{"threads": 2,}', /cannot parse/);
+	await refused('config.json', '[1]', /expected an object of settings, got an array/);
+	assert.not.ok(existsSync(marker), 'nothing ran');
 	rmSync(root, {recursive: true});
 });
 

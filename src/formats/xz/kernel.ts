@@ -216,7 +216,7 @@ export function decodeXzAsKernel(b: Uint8Array, bcj: ReadonlySet<string>, maxOut
 	if (crc32(b.subarray(6, 8)) !== le32(b, 8)) return fail(XZ_STATUS.DATA_ERROR, 'stream header CRC32 mismatch');
 	if (b[6] !== 0) return fail(XZ_STATUS.OPTIONS_ERROR, 'reserved stream flags set');
 	const check = b[7]!;
-	if (check > 1) {
+	if (!kernelAcceptsXzCheck(check)) {
 		return fail(XZ_STATUS.OPTIONS_ERROR, `the stream uses a ${CHECK_NAMES[check] ?? `type ${check}`} check; the kernel's lib/xz verifies only crc32 or none (xz --check=crc32)`);
 	}
 	const streams = xzStreams(b);
@@ -240,4 +240,14 @@ export function decodeXzAsKernel(b: Uint8Array, bcj: ReadonlySet<string>, maxOut
 	if (r.bomb) return {ok: false, algorithm: 'xz', message: 'inflates too far', reason: `${r.why} (a decompression bomb?)`, notes, bomb: true};
 	if (r.status !== XZ_STATUS.STREAM_END) return {...fail(r.status, r.why), ...(r.data ? {partial: r.data} : {})};
 	return {ok: true, algorithm: 'xz', message: 'decompressed by the kernel', reason: '', data: r.data!, notes};
+}
+
+// The checks the kernel verifies: module_xz_decompress() (kernel/module/decompress.c) runs lib/xz built without
+// XZ_DEC_ANY_CHECK, so dec_stream_header() (lib/xz/xz_dec_stream.c) answers XZ_OPTIONS_ERROR for any check but
+// crc32 and none: an xz module with xz's default crc64, or sha256, fails "decompression failed with status 6".
+export const KERNEL_XZ_CHECKS = ['crc32', 'none'] as const;
+/** Whether the kernel's lib/xz takes a stream with this check: by name (XzCheck) or by the stream header's check ID. */
+export function kernelAcceptsXzCheck(check: string | number): boolean {
+	const name = typeof check === 'number' ? CHECK_NAMES[check] : check;
+	return (KERNEL_XZ_CHECKS as readonly string[]).includes(name ?? '');
 }

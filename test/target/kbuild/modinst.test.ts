@@ -1,13 +1,14 @@
 import {readFileSync} from 'node:fs';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {parseKernelConfig} from '../../src/target/kernel-config.js';
-import {fallbackCommands, parseCompressCommand, parseModinst, parseXzSize} from '../../src/target/kbuild/modinst.js';
-import {DEBIAN_BUILD, DEBIAN_MODDIR} from '../helpers/paths.js';
+import {parseKernelConfig} from '../../../src/target/kernel-config.js';
+import {parseModinst} from '../../../src/target/kbuild/modinst.js';
+import {parseCompressCommand} from '../../../src/target/kbuild/compress-commands.js';
+import {DEBIAN_BUILD, DEBIAN_MODDIR} from '../../helpers/paths.js';
 
 const cfg = (text: string) => parseKernelConfig(text, 'auto.conf');
 
-// The compression part of scripts/Makefile.modinst as each era wrote it (kernel-facts.md §1), around the same rules.
+// The compression part of scripts/Makefile.modinst as each era wrote it (5.13, 6.6, 6.12), around the same rules.
 const modinst = (opts: {gate?: boolean; gzip: string; xz: string; zstd?: string}) => `
 include include/config/auto.conf
 ifeq ($(KBUILD_EXTMOD),)
@@ -99,34 +100,6 @@ test('<= 5.12: the top Makefile mod_compress_cmd, gated by CONFIG_MODULE_COMPRES
 	const gz = parseModinst({modinstText: undefined, modinstFile: 'm', topMakefileText: top512('$(XZ) -f').replace('KGZIP\t\t= gzip', 'KGZIP\t\t= pigz'), topMakefileFile: 'Makefile', config: cfg('CONFIG_MODULE_COMPRESS=y\nCONFIG_MODULE_COMPRESS_GZIP=y\n')});
 	assert.is(gz.algorithm.value, 'gzip');
 	assert.is(gz.command?.expanded, 'pigz -n -f');
-});
-
-test('command lines: xz presets reset the dictionary, -T is noted, unknown options are reported', () => {
-	assert.equal(parseCompressCommand('xz', 'xz -9e -f').params, {algorithm: 'xz', preset: 9, extreme: true, dictSize: 64 << 20, check: 'crc64'});
-	assert.equal(parseCompressCommand('xz', 'xz --lzma2=dict=1MiB -9').params.algorithm === 'xz' && (parseCompressCommand('xz', 'xz --lzma2=dict=1MiB -9').params as {dictSize: number}).dictSize, 64 << 20);
-	assert.equal(parseCompressCommand('xz', 'xz --lzma2=preset=3,dict=512KiB -C none').params, {algorithm: 'xz', preset: 3, extreme: false, dictSize: 512 << 10, check: 'none'});
-	const t = parseCompressCommand('xz', 'xz --lzma2=dict=2MiB -f -T0');
-	assert.ok(t.notes.some((n) => /multi-threaded/.test(n)));
-	assert.equal(parseCompressCommand('xz', 'xz --lzma2=dict=1MiB,lc=4 --x86').unsupported, ['--lzma2=dict=1MiB,lc=4 (lc=4)', '--x86']);
-	assert.equal(parseCompressCommand('zstd', 'zstd --ultra -22 --no-check').params, {algorithm: 'zstd', level: 22, checksum: false, contentSize: true});
-	assert.equal(parseCompressCommand('zstd', 'zstd --zstd=wlog=21 -T0').params, {algorithm: 'zstd', level: 3, checksum: true, contentSize: true, windowLog: 21});
-	assert.equal(parseCompressCommand('zstd', 'zstd --long=27').unsupported, ['--long=27']);
-	assert.equal(parseCompressCommand('gzip', 'gzip -n -f --best').params, {algorithm: 'gzip', level: 9});
-	assert.equal(parseCompressCommand('gzip', 'gzip -N').unsupported, ['-N']);
-	assert.is(parseXzSize('1MiB'), 1 << 20);
-	assert.is(parseXzSize('64M'), 64 << 20);
-	assert.is(parseXzSize('1536KiB'), 1536 << 10);
-	assert.is(parseXzSize('12x'), undefined);
-});
-
-test('fallback table by kernel version (kernel-facts.md §1)', () => {
-	assert.is(fallbackCommands([5, 10, 0]).commands.xz, 'xz -f');
-	assert.is(fallbackCommands([5, 12, 0]).commands.xz, 'xz --lzma2=dict=2MiB -f');
-	assert.is(fallbackCommands([5, 12, 0]).commands.zstd, undefined);
-	assert.is(fallbackCommands([6, 5, 9]).commands.zstd, 'zstd -T0 --rm -f -q');
-	assert.is(fallbackCommands([6, 6, 0]).commands.xz, 'xz --check=crc32 --lzma2=dict=1MiB -f');
-	assert.is(fallbackCommands([6, 12, 0]).commands.zstd, 'zstd --rm -f -q');
-	assert.is(fallbackCommands([6, 12, 0]).gate, 'MODULE_COMPRESS_ALL');
 });
 
 test.run();
