@@ -13,6 +13,7 @@ import {detectFormat} from '../formats/index.js';
 import {decodeGzipAsKernel} from '../formats/gzip/kernel.js';
 import {decodeXz} from '../formats/xz/kernel.js';
 import {decodeZstdAsKernel} from '../formats/zstd/kernel.js';
+import {parseZstdFrameHeader} from '../formats/zstd/header.js';
 import {lstatSync, readFileSync} from 'node:fs';
 import {missingFromModulesDep, runDepmod, type DepmodRun} from './depmod.js';
 import {mapLimit} from '../workers/map-limit.js';
@@ -324,10 +325,10 @@ async function inspect(path: string, bytes: Buffer, ctx: Ctx): Promise<{facts: F
 	return {facts, image};
 }
 
-/** The Frame_Header_Descriptor's Frame_Content_Size_flag / Single_Segment_flag (RFC 8878 §3.1.1.1.1). */
+/** Whether the zstd frame header declares a Frame_Content_Size (RFC 8878 §3.1.1.1). */
 function zstdHasContentSize(bytes: Buffer): boolean {
-	const fhd = bytes[4] ?? 0;
-	return (fhd >> 6) !== 0 || (fhd & 0x20) !== 0;
+	const h = parseZstdFrameHeader(bytes);
+	return h !== undefined && !('status' in h) && h.contentSize !== undefined;
 }
 
 async function processModule(group: string[], ctx: Ctx): Promise<ModuleResult> {
