@@ -18,6 +18,16 @@ export const FORMATS: readonly FormatRow[] = [
 	{algorithm: 'zstd', suffix: '.zst', magic: Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd), kmodFeature: 'ZSTD'},
 ];
 
+/** Whether `bytes` start with `magic`. */
+export function startsWith(bytes: Uint8Array, magic: Uint8Array): boolean {
+	return bytes.length >= magic.length && magic.every((m, i) => bytes[i] === m);
+}
+
+/** Whether `bytes` start with the magic of `algorithm`. */
+export function hasMagic(bytes: Uint8Array, algorithm: Algorithm): boolean {
+	return startsWith(bytes, FORMATS.find((f) => f.algorithm === algorithm)!.magic);
+}
+
 export const ALGORITHMS: readonly Algorithm[] = FORMATS.map((f) => f.algorithm);
 export const SUFFIX = Object.fromEntries(FORMATS.map((f) => [f.algorithm, f.suffix])) as Readonly<Record<Algorithm, FormatRow['suffix']>>;
 export const KMOD_FEATURE = Object.fromEntries(FORMATS.map((f) => [f.algorithm, f.kmodFeature])) as Readonly<Record<Algorithm, FormatRow['kmodFeature']>>;
@@ -43,6 +53,8 @@ export function moduleNameOfFile(path: string): string {
 /** The bound on what one module may inflate to, unless configured (maxDecompressedBytes): 1 GiB, far above the
  * largest module of any distribution kernel (amdgpu.ko, ~30 MB) and far below what would exhaust memory. */
 export const DEFAULT_MAX_DECOMPRESSED = 1 << 30;
+/** The fix of a module refused for inflating past that bound (E_CODEC_BOMB). */
+export const BOMB_FIX = 'if the module is genuine, raise maxDecompressedBytes in /etc/kmodpress/config.json';
 
 /** The marker at the very end of a signed module (include/linux/module_signature.h MODULE_SIG_STRING). */
 export const SIG_MAGIC = Buffer.from('~Module signature appended~\n');

@@ -17,6 +17,7 @@ import {checkModuleImage} from '../verify/checks/module-image.js';
 import {type Action, type FileFacts, planAction} from './plan.js';
 import type {Policy} from '../policy/index.js';
 import type {Algorithm, Finding, Log} from '../types.js';
+import {parseZstdFrameHeader} from '../formats/zstd/header.js';
 
 export type ModuleOutcome = 'compressed' | 'recompressed' | 'decompressed' | 'unchanged' | 'failed';
 
@@ -156,8 +157,8 @@ async function inspect(path: string, bytes: Buffer, ctx: ModuleContext): Promise
 
 /** The Frame_Header_Descriptor's Frame_Content_Size_flag / Single_Segment_flag (RFC 8878 §3.1.1.1.1). */
 function zstdHasContentSize(bytes: Buffer): boolean {
-	const fhd = bytes[4] ?? 0;
-	return (fhd >> 6) !== 0 || (fhd & 0x20) !== 0;
+	const h = parseZstdFrameHeader(bytes);
+	return h !== undefined && !('status' in h) && h.contentSize !== undefined;
 }
 
 /** Encode the image and decode what is about to be written the way the target will: the kernel's rules when it

@@ -12,7 +12,7 @@ import {join} from 'node:path';
 import {createCodecPool, createInlinePool, type CodecPool} from '../workers/pool.js';
 import {decompressAs, detectFormat} from '../formats/index.js';
 import {decodeAsKernel} from '../formats/kernel.js';
-import {parseZstdFrameHeader} from '../formats/zstd/kernel.js';
+import {parseZstdFrameHeader} from '../formats/zstd/header.js';
 import {EM, ET_REL} from '../elf/reader.js';
 import {isKmodpressError} from '../errors.js';
 import {mapLimit} from '../workers/map-limit.js';

@@ -1,13 +1,12 @@
-// The verifier's lanes over a whole tree: the codec workers and this thread. The work is decoding module after module
-// (liblzma: ~2/3 of it) and analysing each image (ELF, symbols, signature, BTF). With one worker per CPU this thread
-// sat mostly idle while three threads shared the CPUs, and every isolate that analyses compiles that code again
-// (~0.5 s of CPU each on Debian's tree). So with N CPUs there are N-1 workers, and this thread decodes too, but
-// hands its images to a worker to analyse: the analysis is compiled only where it runs.
+// The verifier's lanes over a whole tree, on N CPUs: N-1 codec workers and this thread. The work is decoding module
+// after module (liblzma: ~2/3 of it) and analysing each image (ELF, symbols, signature, BTF). This thread decodes too
+// (a worker per CPU would leave it idle while the workers share the CPUs), but it hands its images to a worker to
+// analyse: every isolate that analyses compiles that code (~0.5 s of CPU each on Debian's tree), so only workers do.
 //
 // This thread decodes a module only when the workers have enough queued to stay busy meanwhile: it blocks while it
 // decodes, and it is also the one that reads the files and hands them out. Queued compressed bytes stand for the work
 // waiting (decoding follows the compressed size; an analysis costs a fifth of a decode or less).
-import type {CodecPool} from './pool.js';
+import type {CodecPool} from './ops.js';
 import {decodeForLoad, type Decompress, type Loaded, type LoadOptions} from '../verify/checks/load.js';
 
 /** Queued at the workers before this thread takes a module itself: at least this many requests… */

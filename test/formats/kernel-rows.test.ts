@@ -1,5 +1,6 @@
-// One test per row of kernel-facts.md §2: files made with the real CLI tools (or by hand where no tool writes them),
-// decoded under the kernel's rules; the verdict must be the one the booted kernels gave.
+// One test per kind of compressed module that kernel/module/decompress.c meets: files made with the real CLI tools (or
+// by hand where no tool writes them), decoded under the kernel's rules (src/formats/*/kernel.ts); the verdict must be
+// the one the booted kernels gave.
 import {execFileSync} from 'node:child_process';
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
@@ -101,7 +102,7 @@ const rows: Row[] = [
 ];
 
 for (const row of rows) {
-	test(`kernel-facts §2: ${row.name}`, async () => {
+	test(`the kernel's verdict: ${row.name}`, async () => {
 		const r = await decodeAsKernel(row.bytes(), row.k);
 		if (row.verdict === 'loads') {
 			assert.ok(r.ok, `${r.message}: ${r.reason}`);

@@ -1,4 +1,4 @@
-// The verifier decodes module after module into one reused buffer (src/decoders/scratch.ts): each decode must give
+// The verifier decodes module after module into one reused buffer (src/formats/scratch.ts): each decode must give
 // exactly its own bytes (a smaller module after a bigger one, a module that outgrows the buffer), the same verdicts
 // as a fresh buffer, and a bomb must stay bounded.
 import {execFileSync} from 'node:child_process';

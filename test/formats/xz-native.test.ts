@@ -1,4 +1,4 @@
-// kmodpress's native xz decoder (native/xz-decode.c, src/decoders/xz-native.ts) takes the common case only: a file
+// kmodpress's native xz decoder (native/xz-decode.c, src/formats/xz/native.ts) takes the common case only: a file
 // that decodes cleanly to exactly the size its index gives. It must be built here (setup installs what it needs; a
 // missing build would only make kmodpress slower, so nothing else would notice), give the bytes lzma-native gives on
 // real modules, and hand every other case back to the chunked path, whose verdicts must not change.

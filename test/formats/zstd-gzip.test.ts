@@ -5,7 +5,7 @@ import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {codecFor} from '../../src/formats/index.js';
 import {decodeAsKernel} from '../../src/formats/kernel.js';
-import {parseZstdFrameHeader} from '../../src/formats/zstd/kernel.js';
+import {parseZstdFrameHeader} from '../../src/formats/zstd/header.js';
 import {exampleModule} from '../helpers/tree.js';
 
 const ZSTD = {algorithm: 'zstd', level: 3, checksum: true, contentSize: true} as const;

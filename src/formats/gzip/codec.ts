@@ -1,10 +1,12 @@
-// gzip through node:zlib. The header is what `gzip -n` writes (ID1 ID2 CM=8 FLG=0 MTIME=0 XFL OS=3): no name, no
-// time, none of FEXTRA/FCOMMENT/FHCRC (the kernel's zlib_inflate path refuses those). The deflate body differs from
-// the gzip tool's at the same level (zlib vs gzip's own deflate); the kernel and kmod read any valid deflate stream,
-// so kmodpress does not shell out to gzip.
+// gzip as kmodpress writes it and as kmod reads it in userspace (libkmod/libkmod-file-zlib.c: gzread, every member),
+// through node:zlib. The kernel's own decode is kernel.ts. The header is what `gzip -n` writes (ID1 ID2 CM=8 FLG=0
+// MTIME=0 XFL OS=3): no name, no time, none of FEXTRA/FCOMMENT/FHCRC (the kernel's zlib_inflate path refuses those).
+// The deflate body differs from the gzip tool's at the same level (zlib vs gzip's own deflate); the kernel and kmod
+// read any valid deflate stream, so kmodpress does not shell out to gzip.
 import {kMaxLength} from 'node:buffer';
 import {gunzipSync, gzipSync} from 'node:zlib';
 import {KmodpressError} from '../../errors.js';
+import {BOMB_FIX} from '../table.js';
 import type {GzipParams} from '../../types.js';
 
 export function compressGzip(data: Uint8Array, params: GzipParams): Buffer {
@@ -22,9 +24,7 @@ export async function decompressGzip(data: Uint8Array, opts: {maxOutput: number}
 	} catch (e) {
 		const err = e as NodeJS.ErrnoException;
 		if (err.code === 'ERR_BUFFER_TOO_LARGE') {
-			throw new KmodpressError('E_CODEC_BOMB', `gzip data inflates past ${opts.maxOutput} bytes (a decompression bomb?)`, {
-				fix: 'if the module is genuine, raise maxDecompressedBytes in /etc/kmodpress/config.json',
-			});
+			throw new KmodpressError('E_CODEC_BOMB', `gzip data inflates past ${opts.maxOutput} bytes (a decompression bomb?)`, {fix: BOMB_FIX});
 		}
 		throw new KmodpressError('E_CODEC_CORRUPT', `gzip: ${err.message}`, {cause: e});
 	}

@@ -1,10 +1,12 @@
-// xz through liblzma (lzma-native), exactly as `xz <options> -T1` writes it: one stream, one LZMA2 filter whose
-// options are spelled out in full from xz's preset table (lzma-native ignores `dict_size`, and its `preset` option
-// would override the dictionary), the check the kernel's command names. Byte-identical to the xz CLI; tested on
-// Debian's 4230 shipped modules.
+// xz as kmodpress writes it and as kmod reads it in userspace (libkmod/libkmod-file-xz.c: liblzma, every stream, any
+// check), through liblzma (lzma-native). Written exactly as `xz <options> -T1` writes it: one stream, one LZMA2 filter
+// whose options are spelled out in full from xz's preset table (lzma-native ignores `dict_size`, and its `preset`
+// option would override the dictionary), the check the kernel's command names. Byte-identical to the xz CLI on
+// Debian's 4230 shipped modules (test/formats/xz-corpus.test.ts). The kernel's own decode is kernel.ts.
 import lzma from 'lzma-native';
 import {decodeXz} from './kernel.js';
 import {KmodpressError} from '../../errors.js';
+import {BOMB_FIX} from '../table.js';
 import type {XzCheck, XzParams} from '../../types.js';
 
 /** liblzma's lzma_lzma_preset() (src/liblzma/lzma/lzma_encoder_presets.c), with the dictionary left to the caller. */
@@ -58,6 +60,8 @@ export function xzErrorWords(e: unknown): string {
 	return byName[name] ?? `xz: ${(e as Error)?.message ?? String(e)}${code === undefined ? '' : ` (status ${code})`}`;
 }
 
+const bombError = (maxOutput: number): KmodpressError => new KmodpressError('E_CODEC_BOMB', `xz data inflates past ${maxOutput} bytes (a decompression bomb, or a module larger than the configured bound)`, {fix: BOMB_FIX});
+
 function run(stream: NodeJS.ReadWriteStream, data: Uint8Array, maxOutput: number, what: string): Promise<Buffer> {
 	return new Promise((resolve, reject) => {
 		const chunks: Buffer[] = [];
@@ -69,9 +73,7 @@ function run(stream: NodeJS.ReadWriteStream, data: Uint8Array, maxOutput: number
 			if (total > maxOutput) {
 				done = true;
 				(stream as unknown as {destroy?: () => void}).destroy?.();
-				reject(new KmodpressError('E_CODEC_BOMB', `xz data inflates past ${maxOutput} bytes (a decompression bomb, or a module larger than the configured bound)`, {
-					fix: 'if the module is genuine, raise maxDecompressedBytes in /etc/kmodpress/config.json',
-				}));
+				reject(bombError(maxOutput));
 				return;
 			}
 			chunks.push(chunk);
@@ -103,9 +105,7 @@ export function compressXz(data: Uint8Array, params: XzParams): Promise<Buffer> 
 export function decompressXz(data: Uint8Array, opts: {maxOutput: number}): Promise<Buffer> {
 	const r = decodeXz(data, opts.maxOutput, true);
 	if (r.bomb) {
-		return Promise.reject(new KmodpressError('E_CODEC_BOMB', `xz data inflates past ${opts.maxOutput} bytes (a decompression bomb, or a module larger than the configured bound)`, {
-			fix: 'if the module is genuine, raise maxDecompressedBytes in /etc/kmodpress/config.json',
-		}));
+		return Promise.reject(bombError(opts.maxOutput));
 	}
 	if (r.status !== 1 || !r.data) {
 		return Promise.reject(new KmodpressError('E_CODEC_CORRUPT', `${r.why || 'corrupt xz data'} (while decompressing)`));

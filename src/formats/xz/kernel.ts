@@ -13,12 +13,12 @@
 import lzma from 'lzma-native';
 import {crc32} from 'node:zlib';
 import type {KernelDecode} from '../kernel-decode.js';
+import {hasMagic} from '../table.js';
 import type {Scratch} from '../scratch.js';
 import {nativeXzDecodeExact, nativeXzVersion} from './native.js';
 
 export const XZ_STATUS = {OK: 0, STREAM_END: 1, UNSUPPORTED_CHECK: 2, MEM_ERROR: 3, MEMLIMIT_ERROR: 4, FORMAT_ERROR: 5, OPTIONS_ERROR: 6, DATA_ERROR: 7, BUF_ERROR: 8} as const;
 
-const MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 /** BCJ filter IDs (xz_dec_bcj.c) by the name KernelDecompressor.xzBcj uses (CONFIG_XZ_DEC_<ARCH>). */
 export const BCJ_IDS: Readonly<Record<number, string>> = {0x04: 'x86', 0x05: 'powerpc', 0x06: 'ia64', 0x07: 'arm', 0x08: 'armthumb', 0x09: 'sparc', 0x0a: 'arm64', 0x0b: 'riscv'};
 const CHECK_NAMES: Record<number, string> = {0: 'none', 1: 'crc32', 4: 'crc64', 10: 'sha256'};
@@ -76,7 +76,7 @@ export function xzStreams(b: Uint8Array): XzStreamInfo[] | undefined {
 		const blocksSize = records.reduce((a, r) => a + Math.ceil(r.unpadded / 4) * 4, 0);
 		const start = ix - blocksSize - 12;
 		if (start < 0) return undefined;
-		if (!MAGIC.every((m, i) => b[start + i] === m)) return undefined;
+		if (!hasMagic(b.subarray(start), 'xz')) return undefined;
 		const blocks: number[] = [];
 		let off = start + 12;
 		for (const r of records) {
@@ -181,7 +181,7 @@ const SCRATCH_MAX = 64 << 20;
 
 /** liblzmaDecode's answer, the common case first: a file that decodes cleanly to exactly the size its index gives
  * (`size`: of the first stream, or of every stream when `concatenated`; read from the index when not given) in one
- * native call (xz-native.ts); anything else (no valid index, an error, another size) through liblzmaDecode. */
+ * native call (native.ts); anything else (no valid index, an error, another size) through liblzmaDecode. */
 export function decodeXz(b: Uint8Array, maxOutput: number, concatenated: boolean, o: {size?: number | undefined; into?: Scratch} = {}): ReturnType<typeof liblzmaDecode> {
 	let size = o.size;
 	if (size === undefined && nativeXzVersion) {
@@ -208,7 +208,7 @@ export function decodeXzAsKernel(b: Uint8Array, bcj: ReadonlySet<string>, maxOut
 	const fail = (status: number, why: string): KernelDecode => ({
 		ok: false, algorithm: 'xz', status, message: `decompression failed with status ${status}`, reason: why, notes,
 	});
-	if (b.length < 6 || !MAGIC.every((m, i) => b[i] === m)) {
+	if (!hasMagic(b, 'xz')) {
 		return {ok: false, algorithm: 'xz', message: 'not an xz compressed module', reason: 'no xz magic at the start (EINVAL)', notes};
 	}
 	// dec_stream_header

@@ -1,8 +1,8 @@
-// kmodpress's own xz decoder (native/xz-decode.c, built by scripts/build-native.mjs against the system's liblzma):
-// a whole file into a buffer the caller owns, in one call. Used for the common case only — a file whose xz index
-// says how large it inflates and that decodes cleanly to exactly that; anything else (no valid index, an error, a
-// size that does not match) goes through lzma-native's chunked path, which gives every verdict its words. Absent
-// (not built), everything goes that way.
+// kmodpress's own xz decoder (native/xz-decode.c, built by scripts/build-native.mjs against the system's liblzma, the
+// library libkmod/libkmod-file-xz.c decodes with): a whole file into a buffer the caller owns, in one call. Used for
+// the common case only — a file whose xz index says how large it inflates and that decodes cleanly to exactly that;
+// anything else (no valid index, an error, a size that does not match) goes through lzma-native's chunked path, which
+// gives every verdict its words. Absent (not built), everything goes that way.
 import {createRequire} from 'node:module';
 
 interface Addon {
@@ -15,8 +15,8 @@ const LZMA_STREAM_END = 1;
 function load(): Addon | undefined {
 	if (process.env.KMODPRESS_NO_NATIVE_XZ === '1') return undefined;
 	try {
-		// src/decoders or dist/decoders → <package>/build
-		return createRequire(import.meta.url)('../../build/xz-decode.node') as Addon;
+		// src/formats/xz or dist/formats/xz → <package>/build
+		return createRequire(import.meta.url)('../../../build/xz-decode.node') as Addon;
 	} catch {
 		return undefined;
 	}

@@ -1,7 +1,11 @@
-// zstd through libzstd 1.5.7 (zstd-napi, synchronous: run it in a worker). One frame, checksum and content size as
-// the CLI writes them from a file.
+// zstd as kmodpress writes it and as kmod reads it in userspace (libkmod/libkmod-file-zstd.c), through libzstd 1.5.7
+// (zstd-napi, synchronous: run it in a worker). Written: one frame, checksum and content size as the zstd CLI writes
+// them from a file. The kernel's own decode is stricter — the first frame only, and a window of at most 128 MiB
+// (ZSTD_WINDOWLOG_LIMIT_DEFAULT in kernel.ts, where that decode lives).
 import {zstdNapi} from './napi.js';
+import {parseZstdFrameHeader} from './header.js';
 import {KmodpressError} from '../../errors.js';
+import {BOMB_FIX} from '../table.js';
 import type {ZstdParams} from '../../types.js';
 
 export function compressZstd(data: Uint8Array, params: ZstdParams): Buffer {
@@ -15,28 +19,11 @@ export function compressZstd(data: Uint8Array, params: ZstdParams): Buffer {
 	return c.compress(data);
 }
 
-/** The frame header's declared content size, when present (RFC 8878 §3.1.1.1). Pure. */
-export function zstdDeclaredSize(data: Uint8Array): bigint | undefined {
-	if (data.length < 6 || data[0] !== 0x28 || data[1] !== 0xb5 || data[2] !== 0x2f || data[3] !== 0xfd) return undefined;
-	const fhd = data[4]!;
-	const fcsFlag = fhd >> 6;
-	const single = (fhd >> 5) & 1;
-	const dictFlag = fhd & 3;
-	let off = 5 + (single ? 0 : 1) + [0, 1, 2, 4][dictFlag]!;
-	const size = fcsFlag === 0 ? (single ? 1 : 0) : [1, 2, 4, 8][fcsFlag]!;
-	if (size === 0 || off + size > data.length) return undefined;
-	let v = 0n;
-	for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(data[off + i]!);
-	if (size === 2) v += 256n;
-	return v;
-}
-
 export function decompressZstd(data: Uint8Array, opts: {maxOutput: number}): Promise<Buffer> {
-	const declared = zstdDeclaredSize(data);
+	const header = parseZstdFrameHeader(data);
+	const declared = header && !('status' in header) ? header.contentSize : undefined;
 	if (declared !== undefined && declared > BigInt(opts.maxOutput)) {
-		return Promise.reject(new KmodpressError('E_CODEC_BOMB', `zstd frame declares ${declared} bytes, past the bound of ${opts.maxOutput} (a decompression bomb?)`, {
-			fix: 'if the module is genuine, raise maxDecompressedBytes in /etc/kmodpress/config.json',
-		}));
+		return Promise.reject(new KmodpressError('E_CODEC_BOMB', `zstd frame declares ${declared} bytes, past the bound of ${opts.maxOutput} (a decompression bomb?)`, {fix: BOMB_FIX}));
 	}
 	return new Promise((resolve, reject) => {
 		const d = new (zstdNapi().DecompressStream)();
@@ -49,9 +36,7 @@ export function decompressZstd(data: Uint8Array, opts: {maxOutput: number}): Pro
 			if (total > opts.maxOutput) {
 				done = true;
 				d.destroy();
-				reject(new KmodpressError('E_CODEC_BOMB', `zstd data inflates past ${opts.maxOutput} bytes (a decompression bomb?)`, {
-					fix: 'if the module is genuine, raise maxDecompressedBytes in /etc/kmodpress/config.json',
-				}));
+				reject(new KmodpressError('E_CODEC_BOMB', `zstd data inflates past ${opts.maxOutput} bytes (a decompression bomb?)`, {fix: BOMB_FIX}));
 				return;
 			}
 			chunks.push(chunk);

@@ -1,64 +1,26 @@
-// What the kernel's module_zstd_decompress() (kernel/module/decompress.c, 6.2+; lib/zstd 1.5.2) does with a file:
-// zstd_get_frame_header() on the start (a skippable frame there is "not a zstd compressed module"), a window check,
-// then zstd_decompress_stream() page by page until it returns 0 (the end of the FIRST frame) or an error.
-// zstd_init_dstream() ignores its window argument: the stream keeps ZSTD_WINDOWLOG_LIMIT_DEFAULT (27), so a window
-// over 128 MiB fails with ZSTD_error_frameParameter_windowTooLarge (16). A file that ends early is not an error to
-// the decompressor: the kernel gets a truncated ELF and the load fails with ENOEXEC.
+// The kernel's decode of a zstd module: module_zstd_decompress() in kernel/module/decompress.c (6.2+), on lib/zstd
+// (zstd 1.5.2). It reads the frame header (zstd_get_frame_header(); header.ts) at the start — a skippable frame there
+// is "not a zstd compressed module" —, checks the window (ZSTD_WINDOWLOG_LIMIT_DEFAULT below), then runs
+// zstd_decompress_stream() page by page until it returns 0 (the end of the FIRST frame) or an error. A file that ends
+// early is not an error to the decompressor: the kernel gets a truncated ELF and the load fails with ENOEXEC.
 //
-//   frame: 28 B5 2F FD | FHD | [WD] | [DictID 0/1/2/4] | [FCS 0/1/2/4/8] | blocks (3-byte header: last, type, size)… | [xxh64 lo 4]
-//   FHD: bits 7-6 FCS size flag, 5 single segment, 2 checksum, 1-0 dictID size
-//   zstd_errors.h: 10 prefix_unknown, 14 frameParameter_unsupported, 16 frameParameter_windowTooLarge,
-//   20 corruption_detected, 22 checksum_wrong, 32 dictionary_wrong.
+//   frame: 28 B5 2F FD | frame header (header.ts) | blocks (3-byte header: last, type, size)… | [xxh64 lo 4]
 import {zstdNapi} from './napi.js';
+import {parseZstdFrameHeader, startsWithSkippableFrame, ZSTD_STATUS, type ZstdFrameHeader} from './header.js';
+import {hasMagic} from '../table.js';
 import type {KernelDecode} from '../kernel-decode.js';
 
-export const ZSTD_STATUS = {prefix_unknown: 10, frameParameter_unsupported: 14, frameParameter_windowTooLarge: 16, corruption_detected: 20, checksum_wrong: 22, dictionary_wrong: 32} as const;
-const WINDOWLOG_LIMIT_DEFAULT = 27;
-const WINDOWLOG_MAX = 31;
-
-export interface ZstdFrameHeader {
-	headerSize: number;
-	windowSize: number;
-	contentSize: bigint | undefined;
-	dictId: number;
-	checksum: boolean;
-	singleSegment: boolean;
-}
-
-/** ZSTD_getFrameHeader(). Undefined when incomplete; throws a status for a reserved bit. */
-export function parseZstdFrameHeader(b: Uint8Array, off = 0): ZstdFrameHeader | undefined | {status: number} {
-	if (b.length < off + 5) return undefined;
-	const fhd = b[off + 4]!;
-	const fcsFlag = fhd >> 6;
-	const single = (fhd >> 5) & 1;
-	const checksum = ((fhd >> 2) & 1) === 1;
-	const dictFlag = fhd & 3;
-	if (fhd & 0x08) return {status: ZSTD_STATUS.frameParameter_unsupported};
-	const dictSize = [0, 1, 2, 4][dictFlag]!;
-	const fcsSize = fcsFlag === 0 ? (single ? 1 : 0) : [1, 2, 4, 8][fcsFlag]!;
-	const headerSize = 5 + (single ? 0 : 1) + dictSize + fcsSize;
-	if (b.length < off + headerSize) return undefined;
-	let p = off + 5;
-	let windowSize = 0;
-	if (!single) {
-		const wd = b[p++]!;
-		const windowLog = 10 + (wd >> 3);
-		const base = 2 ** windowLog;
-		windowSize = base + (base / 8) * (wd & 7);
-	}
-	let dictId = 0;
-	for (let i = 0; i < dictSize; i++) dictId += b[p + i]! * 2 ** (8 * i);
-	p += dictSize;
-	let contentSize: bigint | undefined;
-	if (fcsSize > 0) {
-		let v = 0n;
-		for (let i = fcsSize - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[p + i]!);
-		if (fcsSize === 2) v += 256n;
-		contentSize = v;
-	}
-	if (single) windowSize = Number(contentSize ?? 0n);
-	return {headerSize, windowSize, contentSize, dictId, checksum, singleSegment: single === 1};
-}
+/** The kernel's zstd window limit: 2^27 bytes (128 MiB). module_zstd_decompress() passes the frame's window to
+ * zstd_init_dstream(), which ignores it ((void)max_window_size in lib/zstd/zstd_decompress_module.c): the stream keeps
+ * libzstd's default maximum, ZSTD_MAXWINDOWSIZE_DEFAULT = (1 << ZSTD_WINDOWLOG_LIMIT_DEFAULT) + 1
+ * (lib/zstd/decompress/zstd_decompress.c; the 27 is in include/linux/zstd_lib.h), and zstd_decompress_stream() fails
+ * a frame that needs more with ZSTD_error_frameParameter_windowTooLarge (16). Only a window log of 28 or more
+ * (`zstd --long=28`, `--zstd=wlog=28`) gets there, on a module over 128 MiB or without a content size to clamp the
+ * window to. */
+export const ZSTD_WINDOWLOG_LIMIT_DEFAULT = 27;
+/** ZSTD_WINDOWLOG_MAX (64-bit): module_zstd_decompress() says "ZSTD-compressed data has too large a window size"
+ * before decoding when the header asks for more than 2^31. */
+const ZSTD_WINDOWLOG_MAX = 31;
 
 /** The end of the frame starting at `off` (walking the block headers), or undefined when the data ends first. */
 export function zstdFrameEnd(b: Uint8Array, off: number, h: ZstdFrameHeader): number | undefined {
@@ -80,19 +42,18 @@ export function zstdFrameEnd(b: Uint8Array, off: number, h: ZstdFrameHeader): nu
 
 export function decodeZstdAsKernel(b: Uint8Array, maxOutput: number): KernelDecode {
 	const notes: string[] = [];
-	if (b.length < 4 || b[0] !== 0x28 || b[1] !== 0xb5 || b[2] !== 0x2f || b[3] !== 0xfd) {
-		const skippable = b.length >= 4 && (b[0]! & 0xf0) === 0x50 && b[1] === 0x2a && b[2] === 0x4d && b[3] === 0x18;
-		return {ok: false, algorithm: 'zstd', message: 'not a zstd compressed module', reason: skippable ? 'it starts with a skippable frame (EINVAL)' : 'no zstd magic at the start (EINVAL)', notes};
+	if (!hasMagic(b, 'zstd')) {
+		return {ok: false, algorithm: 'zstd', message: 'not a zstd compressed module', reason: startsWithSkippableFrame(b) ? 'it starts with a skippable frame (EINVAL)' : 'no zstd magic at the start (EINVAL)', notes};
 	}
 	const fail = (status: number, why: string): KernelDecode => ({ok: false, algorithm: 'zstd', status, message: `ZSTD-decompression failed with status ${status}`, reason: why, notes});
 	const h = parseZstdFrameHeader(b);
 	if (h === undefined) return {ok: false, algorithm: 'zstd', message: 'ZSTD-compressed data has an incomplete frame header', reason: 'the data ends inside the frame header (EINVAL)', notes};
 	if ('status' in h) return fail(h.status, 'reserved bit set in the frame header descriptor');
-	if (h.windowSize > 2 ** WINDOWLOG_MAX) return {ok: false, algorithm: 'zstd', message: 'ZSTD-compressed data has too large a window size', reason: `window of ${h.windowSize} bytes (EINVAL)`, notes};
-	// ZSTD_decompressStream: the window is clamped to the content size when known, then checked against 2^27.
+	if (h.windowSize > 2 ** ZSTD_WINDOWLOG_MAX) return {ok: false, algorithm: 'zstd', message: 'ZSTD-compressed data has too large a window size', reason: `window of ${h.windowSize} bytes (EINVAL)`, notes};
+	// ZSTD_decompressStream(): the window is clamped to the content size when known, then checked against the limit.
 	let window = Math.max(h.windowSize, 1 << 10);
 	if (h.contentSize !== undefined && !h.singleSegment) window = Math.min(window, Math.max(Number(h.contentSize), 1));
-	if (window > 2 ** WINDOWLOG_LIMIT_DEFAULT) {
+	if (window > 2 ** ZSTD_WINDOWLOG_LIMIT_DEFAULT) {
 		return fail(ZSTD_STATUS.frameParameter_windowTooLarge, `a window of ${window} bytes; the kernel's zstd stream allows at most 128 MiB (2^27)`);
 	}
 	if (h.dictId !== 0) return fail(ZSTD_STATUS.dictionary_wrong, `the frame needs dictionary ${h.dictId}; the kernel has none`);
@@ -106,8 +67,7 @@ export function decodeZstdAsKernel(b: Uint8Array, maxOutput: number): KernelDeco
 	}
 	if (end < b.length) {
 		const rest = b.subarray(end);
-		const skippable = rest.length >= 4 && (rest[0]! & 0xf0) === 0x50 && rest[1] === 0x2a && rest[2] === 0x4d && rest[3] === 0x18;
-		notes.push(skippable ? 'a skippable frame after the first frame: ignored by the kernel' : `${rest.length} bytes after the first frame: the kernel decodes only the first frame`);
+		notes.push(startsWithSkippableFrame(rest) ? 'a skippable frame after the first frame: ignored by the kernel' : `${rest.length} bytes after the first frame: the kernel decodes only the first frame`);
 	}
 	try {
 		const d = new (zstdNapi().Decompressor)();

@@ -1,5 +1,5 @@
-// zstd-napi, loaded on first use: its native addon takes ~35 ms to load, which a job that never meets a zstd file
-// (one xz module from a DKMS hook) should not pay.
+// libzstd (the library libkmod/libkmod-file-zstd.c decodes with) through zstd-napi, loaded on first use: its native
+// addon takes ~35 ms to load, which a job that never meets a zstd file (one xz module from a DKMS hook) should not pay.
 import {createRequire} from 'node:module';
 
 type ZstdNapi = typeof import('zstd-napi');

@@ -4,7 +4,7 @@
 import {detectFormat} from '../../formats/index.js';
 import {decodeAsKernel} from '../../formats/kernel.js';
 import {Scratch} from '../../formats/scratch.js';
-import {parseZstdFrameHeader} from '../../formats/zstd/kernel.js';
+import {parseZstdFrameHeader} from '../../formats/zstd/header.js';
 import {isKmodpressError} from '../../errors.js';
 import {kmodReads, type KmodInfo} from '../../target/kmod.js';
 import {endsWithSignature, KMOD_FEATURE} from '../../formats/table.js';
