@@ -1,8 +1,8 @@
 // Step 5 of decidePolicy: corrections that keep modules loadable where the kernel's own command would not.
-//   - xz: a check the kernel's own decompressor refuses (kernelAcceptsXzCheck, formats/xz/kernel.ts) becomes crc32,
+//   - xz: a check the kernel's own decompressor refuses (kernelAcceptsXzCheck, formats/xz/check.ts) becomes crc32,
 //     when the kernel decompresses xz modules itself.
 //   - zstd: the content size is always written (kmod >= 34 refuses zstd modules without it).
-import {KERNEL_XZ_CHECKS, kernelAcceptsXzCheck, XZ_STATUS} from '../formats/xz/kernel.js';
+import {KERNEL_XZ_CHECKS, kernelAcceptsXzCheck, XZ_STATUS} from '../formats/xz/check.js';
 import type {KernelDecompressor} from '../types.js';
 import type {CommandParams} from './params.js';
 import type {Remarks} from './types.js';

@@ -10,14 +10,10 @@ import {availableParallelism} from 'node:os';
 import {statSync} from 'node:fs';
 import {join} from 'node:path';
 import {createCodecPool, createInlinePool, type CodecPool} from '../workers/pool.js';
-import {decompressAs, detectFormat} from '../formats/index.js';
-import {decodeAsKernel} from '../formats/kernel.js';
-import {parseZstdFrameHeader} from '../formats/zstd/header.js';
-import {EM, ET_REL} from '../elf/reader.js';
-import {isKmodpressError} from '../errors.js';
+import {decompressAs} from '../formats/index.js';
 import {mapLimit} from '../workers/map-limit.js';
 import {type ModuleFile, readModuleFile, walkModules} from '../disk/walk.js';
-import type {ErrorJSON} from '../errors.js';
+import {errorToJSON, type ErrorJSON, isKmodpressError} from '../errors.js';
 import type {KernelConfig} from '../target/kernel-config.js';
 import {outOfTreePaths, type KernelTarget} from '../target/discover.js';
 import type {Policy} from '../policy/index.js';
@@ -78,7 +74,7 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 	const maxOutput = opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED;
 	const paths = opts.paths.length > 0 ? [...opts.paths] : outOfTreePaths(target);
 	const walked = opts.files ? {modules: [...opts.files], errors: []} : await walkModules(paths, {root: target.root, moduleDir: target.moduleDir, log, allowMissing: opts.paths.length === 0});
-	const errors: VerifyReport['errors'] = walked.errors.map((e) => ({code: e.code, ...(e.file ? {file: e.file} : {}), message: e.message, ...(e.fix ? {fix: e.fix} : {})}));
+	const errors: VerifyReport['errors'] = walked.errors.map(errorToJSON);
 	// workers start now and load their code while this thread reads what it knows of the kernel (config, vmlinux BTF);
 	// this thread is one of the `threads` lanes (lanes.ts): N-1 workers, or none for a module or two
 	const lanes = opts.threads ?? availableParallelism();

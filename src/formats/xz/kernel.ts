@@ -11,17 +11,17 @@
 // enum xz_ret (include/linux/xz.h): 0 OK, 1 STREAM_END, 2 UNSUPPORTED_CHECK, 3 MEM_ERROR, 4 MEMLIMIT_ERROR,
 // 5 FORMAT_ERROR, 6 OPTIONS_ERROR, 7 DATA_ERROR, 8 BUF_ERROR. The kernel prints "decompression failed with status N".
 import lzma from 'lzma-native';
-import {crc32} from 'node:zlib';
 import type {KernelDecode} from '../kernel-decode.js';
 import {hasMagic} from '../table.js';
 import type {Scratch} from '../scratch.js';
 import {nativeXzDecodeExact, nativeXzVersion} from './native.js';
+import {CHECK_NAMES, crc32, kernelAcceptsXzCheck, XZ_STATUS} from './check.js';
 
-export const XZ_STATUS = {OK: 0, STREAM_END: 1, UNSUPPORTED_CHECK: 2, MEM_ERROR: 3, MEMLIMIT_ERROR: 4, FORMAT_ERROR: 5, OPTIONS_ERROR: 6, DATA_ERROR: 7, BUF_ERROR: 8} as const;
+export {XZ_STATUS} from './check.js';
+
 
 /** BCJ filter IDs (xz_dec_bcj.c) by the name KernelDecompressor.xzBcj uses (CONFIG_XZ_DEC_<ARCH>). */
 export const BCJ_IDS: Readonly<Record<number, string>> = {0x04: 'x86', 0x05: 'powerpc', 0x06: 'ia64', 0x07: 'arm', 0x08: 'armthumb', 0x09: 'sparc', 0x0a: 'arm64', 0x0b: 'riscv'};
-const CHECK_NAMES: Record<number, string> = {0: 'none', 1: 'crc32', 4: 'crc64', 10: 'sha256'};
 
 const le32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 
@@ -240,14 +240,4 @@ export function decodeXzAsKernel(b: Uint8Array, bcj: ReadonlySet<string>, maxOut
 	if (r.bomb) return {ok: false, algorithm: 'xz', message: 'inflates too far', reason: `${r.why} (a decompression bomb?)`, notes, bomb: true};
 	if (r.status !== XZ_STATUS.STREAM_END) return {...fail(r.status, r.why), ...(r.data ? {partial: r.data} : {})};
 	return {ok: true, algorithm: 'xz', message: 'decompressed by the kernel', reason: '', data: r.data!, notes};
-}
-
-// The checks the kernel verifies: module_xz_decompress() (kernel/module/decompress.c) runs lib/xz built without
-// XZ_DEC_ANY_CHECK, so dec_stream_header() (lib/xz/xz_dec_stream.c) answers XZ_OPTIONS_ERROR for any check but
-// crc32 and none: an xz module with xz's default crc64, or sha256, fails "decompression failed with status 6".
-export const KERNEL_XZ_CHECKS = ['crc32', 'none'] as const;
-/** Whether the kernel's lib/xz takes a stream with this check: by name (XzCheck) or by the stream header's check ID. */
-export function kernelAcceptsXzCheck(check: string | number): boolean {
-	const name = typeof check === 'number' ? CHECK_NAMES[check] : check;
-	return (KERNEL_XZ_CHECKS as readonly string[]).includes(name ?? '');
 }

@@ -32,7 +32,7 @@ export function parseXzCommand(words: readonly string[]): ParsedCommand {
 	let preset = 6;
 	let extreme = false;
 	let dictSize: number = XZ_PRESET_DICT[6];
-	let check: XzCheck = 'crc64'; // xz's default, a check the kernel's lib/xz refuses (kernelAcceptsXzCheck in formats/xz/kernel.ts)
+	let check: XzCheck = 'crc64'; // xz's default, a check the kernel's lib/xz refuses (kernelAcceptsXzCheck in formats/xz/check.ts)
 	const sources: Record<string, string> = {preset: 'xz default (-6)', extreme: 'xz default', dictSize: 'xz default for -6 (8 MiB)', check: 'xz default (crc64)'};
 	const ignored: string[] = [];
 	const unsupported: string[] = [];
