@@ -53,8 +53,8 @@ function keyFilter(keys: ReadonlySet<string>): {first: Uint8Array; longest: numb
 export function readModinfo(elf: ElfFile): Modinfo {
 	const secs = elf.sectionsNamed('.modinfo');
 	if (secs.length === 0) {
-		throw new KmodpressError('E_MODINFO_MISSING', `${elf.file}: no .modinfo section: not a kernel module`, {file: elf.file, fix: 'name kernel modules (*.ko built by kbuild) only'});
+		throw new KmodpressError('E_MODINFO_MISSING', `no .modinfo section: not a kernel module`, {file: elf.file, fix: 'name kernel modules (*.ko built by kbuild) only'});
 	}
-	if (secs.length > 1) throw new KmodpressError('E_ELF_BAD', `${elf.file}: ${secs.length} .modinfo sections`, {file: elf.file, fix: 'rebuild the module'});
+	if (secs.length > 1) throw new KmodpressError('E_ELF_BAD', `${secs.length} .modinfo sections`, {file: elf.file, fix: 'rebuild the module'});
 	return parseModinfoBytes(elf.contents(secs[0]!));
 }

@@ -37,12 +37,12 @@ export class ElfFile {
 		this.bytes = bytes;
 		this.file = file;
 		if (bytes.length < 16 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
-			throw new KmodpressError('E_ELF_NOT_ELF', `${file}: not an ELF file`, {file, fix: 'reinstall the module (rebuild the package)'});
+			throw new KmodpressError('E_ELF_NOT_ELF', `not an ELF file`, {file, fix: 'reinstall the module (rebuild the package)'});
 		}
 		const cls = bytes[4];
 		const data = bytes[5];
-		if (cls !== 1 && cls !== 2) throw new KmodpressError('E_ELF_BAD', `${file}: unknown ELF class ${cls}`, {file, fix: 'rebuild the module'});
-		if (data !== 1 && data !== 2) throw new KmodpressError('E_ELF_BAD', `${file}: unknown ELF data encoding ${data}`, {file, fix: 'rebuild the module'});
+		if (cls !== 1 && cls !== 2) throw new KmodpressError('E_ELF_BAD', `unknown ELF class ${cls}`, {file, fix: 'rebuild the module'});
+		if (data !== 1 && data !== 2) throw new KmodpressError('E_ELF_BAD', `unknown ELF data encoding ${data}`, {file, fix: 'rebuild the module'});
 		this.is64 = cls === 2;
 		this.littleEndian = data === 1;
 		const ehsize = this.is64 ? 64 : 52;
@@ -54,8 +54,8 @@ export class ElfFile {
 		const shnum = this.u16(this.is64 ? 0x3c : 0x30);
 		const shstrndx = this.u16(this.is64 ? 0x3e : 0x32);
 		const want = this.is64 ? 64 : 40;
-		if (shnum === 0) throw new KmodpressError('E_ELF_BAD', `${file}: no section headers`, {file, fix: 'rebuild the module'});
-		if (shentsize !== want) throw new KmodpressError('E_ELF_BAD', `${file}: section header size ${shentsize}, expected ${want}`, {file, fix: 'rebuild the module'});
+		if (shnum === 0) throw new KmodpressError('E_ELF_BAD', `no section headers`, {file, fix: 'rebuild the module'});
+		if (shentsize !== want) throw new KmodpressError('E_ELF_BAD', `section header size ${shentsize}, expected ${want}`, {file, fix: 'rebuild the module'});
 		this.range(shoff, shnum * shentsize, 'the section header table');
 		const header = (i: number): Section => {
 			const o = shoff + i * shentsize;
@@ -67,7 +67,7 @@ export class ElfFile {
 		};
 		const sections: Section[] = [];
 		for (let i = 0; i < shnum; i++) sections.push(header(i));
-		if (shstrndx >= shnum) throw new KmodpressError('E_ELF_BAD', `${file}: section name table index ${shstrndx} out of range`, {file, fix: 'rebuild the module'});
+		if (shstrndx >= shnum) throw new KmodpressError('E_ELF_BAD', `section name table index ${shstrndx} out of range`, {file, fix: 'rebuild the module'});
 		const strtab = sections[shstrndx]!;
 		for (let i = 0; i < shnum; i++) sections[i]!.name = this.cstr(strtab.offset, strtab.size, this.u32(shoff + i * shentsize), 'a section name');
 		this.sections = sections;
@@ -76,7 +76,7 @@ export class ElfFile {
 	/** elf_range_valid(): offset + size inside the file, no overflow. */
 	range(offset: number, size: number, what: string): void {
 		if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || offset < 0 || size < 0 || offset + size > this.bytes.length) {
-			throw new KmodpressError('E_ELF_TRUNCATED', `${this.file}: ${what} (offset ${offset}, ${size} bytes) runs past the end of the file (${this.bytes.length} bytes): truncated or corrupt`, {
+			throw new KmodpressError('E_ELF_TRUNCATED', `${what} (offset ${offset}, ${size} bytes) runs past the end of the file (${this.bytes.length} bytes): truncated or corrupt`, {
 				file: this.file, fix: 'reinstall the module (rebuild the package)',
 			});
 		}
@@ -103,10 +103,10 @@ export class ElfFile {
 
 	/** A NUL-terminated string at `off` inside the table [tableOff, tableOff+tableSize). */
 	cstr(tableOff: number, tableSize: number, off: number, what: string): string {
-		if (off >= tableSize) throw new KmodpressError('E_ELF_BAD', `${this.file}: ${what} points outside its string table`, {file: this.file, fix: 'rebuild the module'});
+		if (off >= tableSize) throw new KmodpressError('E_ELF_BAD', `${what} points outside its string table`, {file: this.file, fix: 'rebuild the module'});
 		const start = tableOff + off;
 		const end = this.bytes.indexOf(0, start);
-		if (end < 0 || end >= tableOff + tableSize) throw new KmodpressError('E_ELF_BAD', `${this.file}: ${what} is not NUL-terminated`, {file: this.file, fix: 'rebuild the module'});
+		if (end < 0 || end >= tableOff + tableSize) throw new KmodpressError('E_ELF_BAD', `${what} is not NUL-terminated`, {file: this.file, fix: 'rebuild the module'});
 		return this.bytes.toString('latin1', start, end);
 	}
 
