@@ -1,7 +1,7 @@
 // The kernel lab: real kernels booted under QEMU (TCG) decide whether modules load. One boot per kernel, every case
 // of that kernel batched into it:
 //   - the three tiny kernels of test/lab/build-kernels.sh (gzip, zstd, xz + MODULE_SIG_FORCE): the example module
-//     compressed by kmodpress loads; the refusal rows of kernel-facts.md §2 (and the signing rows of §4) are refused
+//     compressed by kmodpress loads; the refusals of kernel/module/decompress.c (and of kernel/module/signing.c) are refused
 //     with the errno and the words it gives;
 //   - Debian's kernel with module.sig_enforce=1: Debian's signed modules decompressed and recompressed by kmodpress
 //     still load, a dependency first; unsigned and unknown-key modules are rejected.

@@ -1,5 +1,5 @@
 // kmodpress verify on real modules built against Debian's 6.12.115 headers (test/fixtures/build.sh, the example),
-// each case a row of kernel-facts.md §2/§4, with the exact byte change that produces it. Runs through the CLI, as
+// each case one refusal of kernel/module/{decompress,main,version,signing}.c (docs/verify.md), with the exact byte change that produces it. Runs through the CLI, as
 // callers do, in temp sysroots holding Debian's real in-tree modules.
 import {execFileSync, spawnSync} from 'node:child_process';
 import {mkdirSync, readFileSync, symlinkSync} from 'node:fs';
