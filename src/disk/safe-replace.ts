@@ -211,7 +211,8 @@ export async function replaceFile(opts: ReplaceOptions): Promise<{written: strin
 		if (process.getuid?.() === 0) fs.fchown(fd, old.uid, old.gid);
 		fs.fchmod(fd, old.mode & 0o7777);
 		step('fsync');
-		await fs.fsync(fd);
+		// test only (test/power proves it can catch a lost module): KMODPRESS_TEST_OMIT_FSYNC=file skips this fsync
+		if (process.env.KMODPRESS_TEST_OMIT_FSYNC !== 'file') await fs.fsync(fd);
 		step('close');
 		fs.close(fd);
 		fd = undefined;
@@ -226,7 +227,7 @@ export async function replaceFile(opts: ReplaceOptions): Promise<{written: strin
 		await fs.rename(tmp, fromPath);
 		tmpExists = false;
 		step('fsync-dir');
-		await fs.fsyncDir(opts.dir);
+		if (process.env.KMODPRESS_TEST_OMIT_FSYNC !== 'dir') await fs.fsyncDir(opts.dir); // test only, as above
 	} catch (e) {
 		if (fd !== undefined) {
 			try {
