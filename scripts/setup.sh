@@ -25,7 +25,7 @@ fi
 # package[=version] lists: what the main job needs, then what the tests add.
 base=(kmod xz-utils zstd gzip gcc make libc6-dev liblzma-dev pahole "linux-headers-$KV=$DEBVER" "linux-image-$KV=$DEBVER")
 tests=(qemu-system-x86 busybox-static dkms "linux-source-6.12=$DEBVER" flex bison bc libelf-dev libssl-dev cpio openssl attr
-	initramfs-tools python3-minimal systemd)
+	initramfs-tools python3-minimal systemd xfsprogs e2fsprogs dmsetup util-linux)
 pkgs=("${base[@]}")
 [ "$want_test" = 1 ] && pkgs+=("${tests[@]}")
 
