@@ -2,7 +2,8 @@
 // the indexes kept until it succeeds (runDepmod), then checking that modules.dep lists every module written —
 // depmod silently skips a suffix whose decompressor kmod was built without, and exits 0 (kmod's shared/util.c lists
 // .ko.gz, .ko.xz, .ko.zst in kmod_exts[] only when built with zlib, xz, zstd; tools/depmod.c takes only those).
-import {linkSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync, statSync} from 'node:fs';
+import {closeSync, constants, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync} from 'node:fs';
+import {fsyncDirSync} from '../disk/group-commit.js';
 import {join, relative, sep} from 'node:path';
 import {errorToJSON, type ErrorJSON, fsError, isKmodpressError, KmodpressError} from '../errors.js';
 import {requireTool, run} from '../disk/exec.js';
@@ -119,9 +120,32 @@ export async function runDepmod(target: KernelTarget, opts: {skip?: string; log?
 			file: target.moduleDir, fix: 'fix what depmod reports (disk space?), then run kmodpress again',
 		});
 	}
+	makeIndexesDurable(target.moduleDir);
 	dropBackups(target.moduleDir, backups);
 	if (stderr) for (const line of stderr.split('\n')) opts.log?.('warn', line);
 	return {ran: true, reason: systemMap, argv: [depmod, ...argv], ...(stderr ? {stderr} : {})};
+}
+
+/** depmod publishes each index by rename without an fsync (kmod tools/depmod.c: tmpfile_publish), so after a power
+ * cut the renamed name can point at a file whose data never reached the disk: an empty modules.dep (seen on xfs by
+ * test/power). Flush every index and then the directory, so that the indexes are durable before kmodpress reports
+ * success; a crash before that leaves at worst an index the next run rebuilds (depmodStep runs depmod whenever
+ * modules.dep does not list every module). */
+function makeIndexesDurable(moduleDir: string): void {
+	for (const name of readdirSync(moduleDir)) {
+		if (!name.startsWith('modules.')) continue;
+		const path = join(moduleDir, name);
+		let fd: number | undefined;
+		try {
+			fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+			if (fstatSync(fd).isFile()) fsyncSync(fd);
+		} catch (e) {
+			throw fsError('E_DEPMOD_FAILED', path, 'flush it to disk after depmod', e);
+		} finally {
+			if (fd !== undefined) closeSync(fd);
+		}
+	}
+	fsyncDirSync(moduleDir);
 }
 
 const BACKUP_PREFIX = '.kmodpress-index-';
