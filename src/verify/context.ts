@@ -15,6 +15,10 @@ import type {InstalledModule, VerifyContext} from './checks/context-types.js';
 import {certificatesFrom, x509Id} from './checks/signature.js';
 import {moduleNameOf, parseSymvers} from './checks/symvers.js';
 import {MODULE_NAME_RE} from '../formats/table.js';
+import {type Codec, type DiskCacheOptions, persistent, persistentAsync} from './disk-cache.js';
+import type {Export} from './checks/symvers.js';
+import type {TrustedCertificate} from './checks/image-certs.js';
+import type {Log} from '../types.js';
 
 /** Parsed Module.symvers and vmlinux BTF, kept for the life of the process by path, size and mtime: a caller that
  * verifies module after module (compress in a long-lived process, recompress over several kernels) parses them once. */
@@ -64,6 +68,7 @@ export interface ContextOptions {
 	/** a certificate file to trust in addition to the build dir's certs/signing_key.x509 */
 	certificate?: string;
 	sysRoot?: string;
+	log?: Log | undefined;
 }
 
 export function loadVerifyContext(opts: ContextOptions): VerifyContext {
@@ -75,7 +80,8 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 	const notes: string[] = [];
 	const on = (k: string): boolean => config?.enabled(k) ?? false;
 	// Module.symvers (~30k exports) is parsed on first use: the verifier's workers start decoding before it is needed
-	const readSymvers = symversReader(build);
+	const cache: DiskCacheOptions = {root: target.stagingImage ? undefined : target.root, log: opts.log};
+	const readSymvers = symversReader(build, cache);
 	let symvers: VerifyContext['symvers'] | null = null;
 	const vmlinuxBtf = readVmlinuxBtf(build, sys);
 	return {
@@ -107,17 +113,52 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 }
 
 /** Module.symvers of the build dir, parsed when first called (and once per process per file). */
-function symversReader(build: string | undefined): () => VerifyContext['symvers'] {
+function symversReader(build: string | undefined, cache: DiskCacheOptions): () => VerifyContext['symvers'] {
 	const file = build ? join(build, 'Module.symvers') : undefined;
 	return () => {
 		if (!file || !existsSync(file)) return undefined;
-		const exports = cachedParse(file, () => {
+		const exports = cachedParse(file, () => persistent(file, SYMVERS_CODEC, () => {
 			const text = readMaybe(file);
 			return text ? parseSymvers(text.toString('utf8'), file) : undefined;
-		});
+		}, cache));
 		return exports ? {exports, from: file} : undefined;
 	};
 }
+
+const isStr = (x: unknown): x is string => typeof x === 'string';
+
+/** Module.symvers's exports in the verify cache: one row per export, its line kept for `from`. */
+const SYMVERS_CODEC: Codec<Map<string, Export> | undefined> = {
+	kind: 'symvers',
+	toJSON: (exports) => exports ? [...exports.values()].map((e) => [e.symbol, e.crc ?? null, e.module, e.gplOnly ? 1 : 0, e.namespace, e.from]) : null,
+	fromJSON(json) {
+		if (json === null) return undefined;
+		if (!Array.isArray(json)) throw new Error('not a list');
+		const out = new Map<string, Export>();
+		for (const row of json as unknown[]) {
+			if (!Array.isArray(row) || row.length !== 6) throw new Error('bad row');
+			const [symbol, crc, module, gpl, namespace, from] = row as unknown[];
+			if (!isStr(symbol) || !(crc === null || Number.isInteger(crc)) || !isStr(module) || (gpl !== 0 && gpl !== 1) || !isStr(namespace) || !isStr(from)) throw new Error('bad row');
+			out.set(symbol, {symbol, crc: crc === null ? undefined : crc as number, module, gplOnly: gpl === 1, namespace, from});
+		}
+		return out;
+	},
+};
+
+/** The certificates compiled into a kernel image, in the verify cache. */
+const CERTS_CODEC: Codec<TrustedCertificate[]> = {
+	kind: 'image-certs',
+	toJSON: (certs) => certs,
+	fromJSON(json) {
+		if (!Array.isArray(json)) throw new Error('not a list');
+		for (const c of json as unknown[]) {
+			const o = c as {id?: unknown; from?: unknown};
+			if (typeof o !== 'object' || o === null || !isStr(o.from) || typeof o.id !== 'object' || o.id === null) throw new Error('bad certificate');
+			for (const v of Object.values(o.id)) if (!isStr(v)) throw new Error('bad certificate id');
+		}
+		return json as TrustedCertificate[];
+	},
+};
 
 /** modules.dep; without it (no depmod yet: a fresh sysroot or staging image), the files themselves without their
  * dependencies. */
@@ -251,13 +292,15 @@ export function smallestInTreeModule(ctx: VerifyContext): string | undefined {
 
 /** The certificates built into a kernel image (image-certs.ts), once per image per process; with `pool`, decoded in
  * one of its workers so the calling thread goes on. */
-export function kernelImageCertificates(imagePath: string, opts: {maxOutput?: number; pool?: Pick<CodecPool, 'imageCertificates'>} = {}): Promise<VerifyContext['certificates']> {
+export function kernelImageCertificates(imagePath: string, opts: {maxOutput?: number; pool?: Pick<CodecPool, 'imageCertificates'>; cache?: DiskCacheOptions} = {}): Promise<VerifyContext['certificates']> {
 	const maxOutput = opts.maxOutput ?? 512 << 20;
-	return cachedParse(imagePath, async () => {
-		const bytes = readMaybe(imagePath);
-		if (!bytes) return [];
-		if (opts.pool) return opts.pool.imageCertificates(bytes, imagePath, {maxOutput});
-		const {imageCertificatesOf} = await import('./checks/image-certs.js');
-		return imageCertificatesOf(bytes, imagePath, maxOutput);
-	});
+	return cachedParse(imagePath, () => persistentAsync(imagePath, CERTS_CODEC, () => imageCertificatesUncached(imagePath, maxOutput, opts.pool), opts.cache ?? {root: undefined}));
+}
+
+async function imageCertificatesUncached(imagePath: string, maxOutput: number, pool: Pick<CodecPool, 'imageCertificates'> | undefined): Promise<VerifyContext['certificates']> {
+	const bytes = readMaybe(imagePath);
+	if (!bytes) return [];
+	if (pool) return pool.imageCertificates(bytes, imagePath, {maxOutput});
+	const {imageCertificatesOf} = await import('./checks/image-certs.js');
+	return imageCertificatesOf(bytes, imagePath, maxOutput);
 }

@@ -79,7 +79,7 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 	// this thread is one of the `threads` lanes (lanes.ts): N-1 workers, or none for a module or two
 	const lanes = opts.threads ?? availableParallelism();
 	const pool = opts.pool ?? (walked.modules.length <= 2 || lanes <= 1 ? await createInlinePool() : withThisThread(createCodecPool({threads: lanes - 1, eager: true}), decompressAs));
-	const ctx = loadVerifyContext({target, policy, config: opts.config, ...(opts.sigEnforce ? {sigEnforce: true} : {}), ...(opts.certificate ? {certificate: opts.certificate} : {}), ...(opts.sysRoot ? {sysRoot: opts.sysRoot} : {})});
+	const ctx = loadVerifyContext({target, policy, config: opts.config, ...(opts.sigEnforce ? {sigEnforce: true} : {}), ...(opts.certificate ? {certificate: opts.certificate} : {}), ...(opts.sysRoot ? {sysRoot: opts.sysRoot} : {}), log});
 	let early: Promise<VerifyContext['certificates']> | undefined;
 	try {
 		// largest first, so the last worker is not left alone with amdgpu at the end; results keep the given order
@@ -153,7 +153,7 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
  * release (as for the build dir). */
 async function trustedImageCertificates(target: KernelTarget, release: string, pool: CodecPool): Promise<VerifyContext['certificates']> {
 	for (const image of [join(target.root, 'boot', `vmlinuz-${release}`), ...(target.root !== '/' ? [`/boot/vmlinuz-${release}`] : [])]) {
-		const certs = await kernelImageCertificates(image, {pool});
+		const certs = await kernelImageCertificates(image, {pool, cache: {root: target.stagingImage ? undefined : target.root}});
 		if (certs.length > 0) return certs;
 	}
 	return [];
