@@ -34,15 +34,27 @@ if (!nativeXzEncodeVersion) {
 }
 
 const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9;
+
+/** CPU seconds (user + system) of this process and of its waited-for children (/proc/self/stat: utime, stime, cutime,
+ * cstime in clock ticks, proc(5)). On a machine others share, wall times swing; CPU time shows the work itself. */
+function cpu(): {self: number; children: number} {
+	const stat = readFileSync('/proc/self/stat', 'utf8');
+	const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number); // fields from 3 (state) on
+	const HZ = 100; // sysconf(_SC_CLK_TCK) on Linux
+	return {self: (f[11]! + f[12]!) / HZ, children: (f[13]! + f[14]!) / HZ};
+}
+const cpuTimes: Record<string, number[]> = {kmodpress: [], t1: [], t2: [], trixie: []};
 const work = mkdtempSync(join(tmpdir(), 'kmodpress-xz-big-'));
 
 /** The xz CLI on the file, output to a file (as modules_install runs it), with an empty environment. */
-function cli(bin: string, extra: string[], input: string, output: string, env: NodeJS.ProcessEnv = {}): number {
+function cli(key: string, bin: string, extra: string[], input: string, output: string, env: NodeJS.ProcessEnv = {}): number {
 	const fd = openSync(output, 'w');
 	try {
+		const c0 = cpu().children;
 		const t0 = process.hrtime.bigint();
 		const r = spawnSync(bin, [...KERNEL_ARGS, ...extra, '-c', input], {stdio: ['ignore', fd, 'inherit'], env});
 		const t = seconds(t0);
+		cpuTimes[key]!.push(cpu().children - c0);
 		if (r.status !== 0) throw new Error(`${bin} ${extra.join(' ')} exited ${r.status}`);
 		return t;
 	} finally {
@@ -65,15 +77,17 @@ try {
 	const outputs: Record<string, Buffer> = {};
 	for (let round = 0; round < rounds; round++) {
 		// kmodpress: read, encode on every core, write — what the CLIs do too
+		const c0 = cpu().self;
 		let t0 = process.hrtime.bigint();
 		const ours = await compressXz(readFileSync(plain), PARAMS, {threads: N});
 		writeFileSync(join(work, 'kmodpress.xz'), ours);
 		times.kmodpress!.push(seconds(t0));
+		cpuTimes.kmodpress!.push(cpu().self - c0);
 		outputs.kmodpress = ours;
 
-		times.t1!.push(cli('/usr/bin/xz', ['-T1'], plain, join(work, 't1.xz')));
-		times.t2!.push(cli('/usr/bin/xz', ['-T2'], plain, join(work, 't2.xz')));
-		if (trixie) times.trixie!.push(cli(join(TRIXIE, 'usr/bin/xz'), [], plain, join(work, 'trixie.xz'), trixieEnv));
+		times.t1!.push(cli('t1', '/usr/bin/xz', ['-T1'], plain, join(work, 't1.xz')));
+		times.t2!.push(cli('t2', '/usr/bin/xz', ['-T2'], plain, join(work, 't2.xz')));
+		if (trixie) times.trixie!.push(cli('trixie', join(TRIXIE, 'usr/bin/xz'), [], plain, join(work, 'trixie.xz'), trixieEnv));
 
 		t0 = process.hrtime.bigint();
 		const checked = await encodeChecked(readFileSync(plain), PARAMS, {algorithm: 'xz', xzBcj: new Set(['x86'])}, 1 << 30, {threads: N});
@@ -105,6 +119,8 @@ try {
 		console.log(`kmodpress ${label}: ${range(r)} ${met ? 'met' : 'NOT met'}`);
 	}
 	console.log(`kmodpress encode + decode back, vs xz 5.4.1 -T2 (not a target): ${range(ratios('t2', 'checked'))}`);
+	const cpuLine = (k: string): string => `${k} ${Math.min(...cpuTimes[k]!).toFixed(1)}–${Math.max(...cpuTimes[k]!).toFixed(1)} s`;
+	console.log(`CPU (user + sys) per encode: ${['kmodpress', 't1', 't2', ...(trixie ? ['trixie'] : [])].map(cpuLine).join(', ')}; load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 	process.exitCode = ok ? 0 : 1;
 } finally {
 	rmSync(work, {recursive: true, force: true});
