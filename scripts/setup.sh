@@ -62,7 +62,7 @@ npx tsc -p tsconfig.json
 if [ "$want_test" = 1 ]; then
 	export KMODPRESS_CACHE=${KMODPRESS_CACHE:-/var/cache/kmodpress-test}
 	mkdir -p "$KMODPRESS_CACHE"
-	for script in test/helpers/build-example.sh test/fixtures/build.sh test/lab/build-kernels.sh; do
+	for script in test/helpers/build-example.sh test/helpers/fetch-xz-trixie.sh test/fixtures/build.sh test/lab/build-kernels.sh; do
 		if [ -f "$script" ]; then
 			echo "setup: $script"
 			start=$(date +%s)

@@ -7,7 +7,7 @@ import type {VerifyReport} from '../verify/index.js';
 const mib = (n: number): string => (n % (1 << 20) === 0 ? `${n >> 20} MiB` : n % 1024 === 0 ? `${n >> 10} KiB` : `${n} B`);
 
 export function describeParams(p: CompressionParams): string {
-	if (p.algorithm === 'xz') return `xz preset ${p.preset}${p.extreme ? 'e' : ''}, LZMA2 dict ${mib(p.dictSize)}, check ${p.check}, single-threaded format`;
+	if (p.algorithm === 'xz') return `xz preset ${p.preset}${p.extreme ? 'e' : ''}, LZMA2 dict ${mib(p.dictSize)}, check ${p.check}, ${p.format === 'multi' ? 'multi-threaded format' : 'single-threaded format'}`;
 	if (p.algorithm === 'zstd') return `zstd level ${p.level}, checksum ${p.checksum ? 'on' : 'off'}, content size ${p.contentSize ? 'on' : 'off'}${p.windowLog ? `, window 2^${p.windowLog}` : ''}, one frame`;
 	return `gzip level ${p.level}, no name, MTIME 0, one member`;
 }

@@ -9,14 +9,16 @@
 // [major, minor, patch] it starts with. Symlinks inside a sysroot are resolved inside it (an absolute link target is
 // taken relative to the root).
 
-import {existsSync, lstatSync, readFileSync, readlinkSync, readdirSync, statSync} from 'node:fs';
+import {closeSync, existsSync, lstatSync, openSync, readFileSync, readlinkSync, readdirSync, readSync, statSync} from 'node:fs';
 import {release as osRelease} from 'node:os';
 import {gunzipSync} from 'node:zlib';
 import {isAbsolute, join, normalize, resolve, sep} from 'node:path';
 import {KmodpressError} from '../errors.js';
-import type {Sourced} from '../types.js';
+import type {Sourced, XzFormat} from '../types.js';
 import {type KernelConfig, parseKernelConfig} from './kernel-config.js';
 import {MODULE_NAME_RE} from '../formats/table.js';
+import {xzContainer} from '../formats/xz/container.js';
+import {detectXz, type XzTool} from './xz-tool.js';
 
 export interface KernelTarget {
 	release: Sourced<string>;
@@ -200,6 +202,10 @@ export interface KernelFiles {
 	sysfsCompression: Sourced<string | undefined> | undefined;
 	/** suffix counts of the in-tree modules (<moduleDir>/kernel) */
 	inTree: {counts: Record<string, number>; from: string} | undefined;
+	/** the container of one in-tree .ko.xz (a packaged kernel's modules show its packager's xz), when there is one */
+	inTreeXzFormat: Sourced<XzFormat | 'other'> | undefined;
+	/** the xz command that writes this target's modules (target/xz-tool.ts): its version decides the xz container */
+	xz: XzTool;
 }
 
 export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string; procRoot?: string} = {}): KernelFiles {
@@ -251,6 +257,7 @@ export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string;
 	}
 
 	let inTree: KernelFiles['inTree'];
+	let firstXz: string | undefined;
 	const kernelDirs = [join(target.moduleDir, 'kernel')];
 	if (target.stagingImage) kernelDirs.push(`/lib/modules/${release}/kernel`);
 	for (const dir of kernelDirs) {
@@ -267,6 +274,7 @@ export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string;
 			for (const name of listed) {
 				const m = MODULE_NAME_RE.exec(name);
 				if (m) counts[`.ko${m[1] ?? ''}`] = (counts[`.ko${m[1] ?? ''}`] ?? 0) + 1;
+				if (m?.[1] === '.xz') firstXz ??= join(dir, '..', name);
 			}
 			inTree = {counts, from: `${join(dir, '..', 'modules.dep')} (kernel/)`};
 			break;
@@ -274,11 +282,30 @@ export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string;
 		for (const name of readdirSync(dir, {recursive: true}) as string[]) {
 			const m = MODULE_NAME_RE.exec(name);
 			if (m) counts[`.ko${m[1] ?? ''}`] = (counts[`.ko${m[1] ?? ''}`] ?? 0) + 1;
+			if (m?.[1] === '.xz') firstXz ??= join(dir, name);
 		}
 		inTree = {counts, from: dir};
 		break;
 	}
-	return {config, configSearch, modinst, topMakefile, sysfsCompression, inTree};
+	const xz = detectXz({root: target.root, sysroot: target.root !== '/' && !target.stagingImage, resolve: (p) => resolveInRoot(target.root, p)});
+	return {config, configSearch, modinst, topMakefile, sysfsCompression, inTree, inTreeXzFormat: firstXz ? inTreeXzFormat(firstXz) : undefined, xz};
+}
+
+/** The container of one in-tree .ko.xz, from its first 14 bytes (formats/xz/container.ts). */
+function inTreeXzFormat(file: string): Sourced<XzFormat | 'other'> | undefined {
+	let fd: number | undefined;
+	try {
+		fd = openSync(file, 'r');
+		const head = Buffer.alloc(14);
+		const n = readSync(fd, head, 0, head.length, 0);
+		const format = xzContainer(head.subarray(0, n));
+		if (format === null) return undefined;
+		return {value: format, from: `${file}: block flags 0x${(head[13] ?? 0).toString(16).padStart(2, '0')} (offset 13)`};
+	} catch {
+		return undefined;
+	} finally {
+		if (fd !== undefined) closeSync(fd);
+	}
 }
 
 /** Where packages install out-of-tree modules (kbuild's INSTALL_MOD_DIR default `extra`, DKMS's `updates`/`updates/dkms`,

@@ -18,7 +18,7 @@ test('explain --json: Debian 6.12.115 compresses xz, crc32, dict 1 MiB; every pa
 	assert.is(e.policy.compress.value, true);
 	assert.match(e.policy.compress.from, /Makefile\.modinst:\d+/);
 	assert.is(e.policy.algorithm.value, 'xz');
-	assert.equal(e.policy.params, {algorithm: 'xz', preset: 6, extreme: false, dictSize: 1 << 20, check: 'crc32'});
+	assert.equal(e.policy.params, {algorithm: 'xz', preset: 6, extreme: false, dictSize: 1 << 20, check: 'crc32', format: 'single'});
 	assert.match(e.policy.command.from, /scripts\/Makefile\.modinst:\d+/);
 	for (const k of ['check', 'dictSize', 'preset']) assert.type(e.policy.paramSources[k], 'string');
 	assert.is(e.policy.decompressor.value.algorithm, 'xz');
