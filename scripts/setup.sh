@@ -57,7 +57,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
 fi
 node scripts/build-lzma.mjs
 node scripts/build-native.mjs --strict
-npx tsc -p tsconfig.json
+npm run build
 
 if [ "$want_test" = 1 ]; then
 	export KMODPRESS_CACHE=${KMODPRESS_CACHE:-/var/cache/kmodpress-test}

@@ -50,6 +50,8 @@ export function formatCompressReport(report: CompressReport, target: KernelTarge
 	const rel = (p: string): string => (p.startsWith(`${target.moduleDir}/`) ? p.slice(target.moduleDir.length + 1) : p);
 	const lines: string[] = [];
 	lines.push(`kernel ${report.kernel}: ${policy.params ? describeParams(policy.params) : 'modules stay uncompressed'}${report.dryRun ? ' (dry run: nothing changed)' : ''}`);
+	// a dry run's outcomes are what would happen: "would recompress", not "recompressed"
+	const label = (o: string): string => (report.dryRun && o !== 'unchanged' && o !== 'failed' ? `would ${o.replace(/ed$/, '')}`.padEnd(16) : o.padEnd(12));
 	for (const m of report.modules) {
 		if (m.outcome === 'failed') {
 			lines.push(`${'FAILED'.padEnd(12)} ${rel(m.path)}: ${m.error ? `${m.error.code}: ${m.error.message}${m.error.fix ? ` Fix: ${m.error.fix}` : ''}` : m.reason}`);
@@ -57,7 +59,7 @@ export function formatCompressReport(report: CompressReport, target: KernelTarge
 		}
 		const arrow = m.result && m.result !== m.path ? ` → ${rel(m.result)}` : '';
 		const sizes = m.outcome === 'unchanged' ? '' : ` (${size(m.bytesBefore)} → ${size(m.bytesAfter)})`;
-		lines.push(`${m.outcome.padEnd(12)} ${rel(m.path)}${arrow}${sizes}${verbose || m.outcome !== 'unchanged' ? `: ${m.reason}` : ''}`);
+		lines.push(`${label(m.outcome)} ${rel(m.path)}${arrow}${sizes}${verbose || m.outcome !== 'unchanged' ? `: ${m.reason}` : ''}`);
 		for (const w of m.warnings ?? []) lines.push(`             warning: ${w}`);
 		if (m.verify && (verbose || !m.verify.loadable)) {
 			for (const f of m.verify.findings) if (verbose || f.severity === 'error') lines.push(`             ${f.severity}: ${f.code}: ${f.message}`);
