@@ -42,6 +42,7 @@ export function formatPolicy(target: KernelTarget, policy: Policy, verbose = fal
 }
 
 import type {CompressReport} from '../install/compress.js';
+import type {DkmsCopyResult} from '../install/dkms.js';
 
 const size = (n: number | undefined): string => (n === undefined ? '?' : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
 
@@ -73,6 +74,18 @@ export function formatCompressReport(report: CompressReport, target: KernelTarge
 	const count = (o: string): number => report.modules.filter((m) => m.outcome === o).length;
 	lines.push(`${report.dryRun ? 'would change' : 'changed'} ${report.changed}, unchanged ${count('unchanged')}, failed ${report.failed}${report.changed === 0 && report.failed === 0 ? ' — nothing to do' : ''}`);
 	return lines.join('\n');
+}
+
+/** DKMS's copies recompress brought in step (or left: another build), one line each; in-step ones only when verbose. */
+export function formatDkmsCopies(copies: readonly DkmsCopyResult[], verbose = false): string {
+	const words = {'in-step': 'DKMS copy in step', rewritten: 'DKMS copy rewritten', 'would-rewrite': 'DKMS copy would be rewritten', 'other-build': 'DKMS copy left'};
+	const lines: string[] = [];
+	for (const c of copies) {
+		if (c.outcome === 'in-step' && !verbose) continue;
+		const why = c.outcome === 'other-build' ? `: another build of the module than ${c.installed} (dkms status will say "Diff between built and installed module"; dkms install --force ${c.build} reinstalls it)` : ` = ${c.installed}`;
+		lines.push(`${words[c.outcome]} ${c.copy} (${c.build})${why}`);
+	}
+	return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
 export function formatVerifyReport(report: VerifyReport, verbose = false, boot?: unknown): string {
