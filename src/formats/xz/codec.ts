@@ -3,7 +3,7 @@
 // whose options are spelled out in full from xz's preset table (lzma-native ignores `dict_size`, and its `preset`
 // option would override the dictionary), the check the kernel's command names. Byte-identical to the xz CLI on
 // Debian's 4230 shipped modules (test/formats/xz-corpus.test.ts). The kernel's own decode is kernel.ts.
-import lzma from 'lzma-native';
+import lzma from './lzma-native.js';
 import {decodeXz} from './kernel.js';
 import {KmodpressError} from '../../errors.js';
 import {BOMB_FIX} from '../table.js';
