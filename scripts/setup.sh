@@ -31,7 +31,7 @@ tests=(dkms mmdebstrap "linux-source-6.12=$DEBVER" flex bison bc libelf-dev libs
 	initramfs-tools python3-minimal systemd xfsprogs e2fsprogs dmsetup util-linux)
 pkgs=("${base[@]}")
 [ "$want_test" = 1 ] && pkgs+=("${tests[@]}")
-# No Node.js or npm: the system's own (Debian 12: nodejs 18.20 and npm 9.2; kmodpress needs Node >= 18.19).
+# No Node.js or npm: the system's own (Debian 12: nodejs 18.20 and npm 9.2; kmodpress needs Node ^18.19.0 || >=20.5.0).
 command -v node >/dev/null || pkgs+=(nodejs)
 command -v npm >/dev/null || pkgs+=(npm)
 
@@ -53,8 +53,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends --allow-downgrades "${missing[@]}" >/dev/null
 fi
 node_version=$(node -p 'process.versions.node')
-node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 18 || (a === 18 && b >= 19) ? 0 : 1)' ||
-	{ echo "scripts/setup.sh: $(command -v node) is Node $node_version; kmodpress needs Node >= 18.19 (Debian 12's nodejs is 18.20)" >&2; exit 2; }
+# package.json's engines, which is execa 9's: ^18.19.0 || >=20.5.0
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit((a === 18 && b >= 19) || (a === 20 && b >= 5) || a > 20 ? 0 : 1)' ||
+	{ echo "scripts/setup.sh: $(command -v node) is Node $node_version; kmodpress needs Node ^18.19.0 || >=20.5.0 (Debian 12's nodejs is 18.20)" >&2; exit 2; }
 
 # npm dependencies: reinstall only when package-lock.json changed since the last install.
 stamp=node_modules/.kmodpress-lock.sha256

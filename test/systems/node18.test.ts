@@ -71,9 +71,11 @@ test('it is bookworm\'s Node 18 (Node-API 9, ABI 108), not the Node running the 
 	assert.is.not(process.version.split('.')[0], 'v18', 'the tests run on another Node');
 });
 
-test('package.json engines matches: the lowest Node it names is an 18', () => {
+test('package.json engines admits this Node 18 and is no looser than execa\'s (^18.19.0 || >=20.5.0)', () => {
 	const engines = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).engines.node as string;
-	assert.match(engines, /^>=18\.\d+(\.\d+)?$/);
+	const execa = JSON.parse(readFileSync(join(REPO, 'node_modules/execa/package.json'), 'utf8')).engines.node as string;
+	assert.is(engines, execa);
+	assert.match(engines, /^\^18\.19\.0 \|\|/);
 });
 
 test('explain, compress (three modules, worker threads) and verify under Node 18: exit 0, the kernel\'s own bytes', () => {

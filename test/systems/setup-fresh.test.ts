@@ -69,7 +69,8 @@ test.before(() => {
 	execFileSync('/bin/tar', ['-xf', TARBALL, '-C', root]);
 	// DNS as the host has it; the hosts the test must not reach, nowhere
 	writeFileSync(join(root, 'etc/resolv.conf'), readFileSync('/etc/resolv.conf'));
-	writeFileSync(join(root, 'etc/hosts'), `${readFileSync(join(root, 'etc/hosts'), 'utf8')}\n0.0.0.0 ${BLOCKED.join(' ')}\n`);
+	// (minbase has no /etc/hosts: netbase is not in it)
+	writeFileSync(join(root, 'etc/hosts'), `127.0.0.1 localhost\n::1 localhost\n0.0.0.0 ${BLOCKED.join(' ')}\n`);
 	// the checkout as git sees it (tracked and untracked-but-not-ignored files, as they are on disk)
 	const files = execFileSync('/usr/bin/git', ['-C', REPO, 'ls-files', '-z', '--cached', '--others', '--exclude-standard'], {encoding: 'utf8'}).split('\0').filter((f) => f && existsSync(join(REPO, f)));
 	mkdirSync(join(root, 'root/kmodpress'), {recursive: true});
