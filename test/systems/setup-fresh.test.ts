@@ -51,7 +51,8 @@ mount --rbind /sys "$R/sys"
 mkdir -p "$R/var/cache/apt/archives" "$R/root/.npm"
 mount --bind "$APT_ARCHIVES" "$R/var/cache/apt/archives"
 mount --bind "$NPM_CACHE" "$R/root/.npm"
-exec chroot "$R" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 /bin/bash -c "$1"`;
+exec chroot "$R" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+	\${NODE_EXTRA_CA_CERTS:+NODE_EXTRA_CA_CERTS=/etc/kmodpress-test-ca.crt} /bin/bash -c "$1"`;
 	return run('/usr/bin/unshare', ['-m', '/bin/bash', '-c', outer, 'chroot', script], {env: {R: root, APT_ARCHIVES, NPM_CACHE}});
 }
 
@@ -67,6 +68,9 @@ test.before(() => {
 	root = mkdtempSync('/var/tmp/kmodpress-fresh-');
 	const t = Date.now();
 	execFileSync('/bin/tar', ['-xf', TARBALL, '-C', root]);
+	// The host's extra CA certificates (a TLS-inspecting egress proxy on the test machines): npm in the chroot gets
+	// them the way node on the host does, through NODE_EXTRA_CA_CERTS (inChroot)
+	if (process.env.NODE_EXTRA_CA_CERTS) writeFileSync(join(root, 'etc/kmodpress-test-ca.crt'), readFileSync(process.env.NODE_EXTRA_CA_CERTS));
 	// DNS as the host has it; the hosts the test must not reach, nowhere
 	writeFileSync(join(root, 'etc/resolv.conf'), readFileSync('/etc/resolv.conf'));
 	// (minbase has no /etc/hosts: netbase is not in it)
