@@ -102,7 +102,7 @@ export async function processModule(group: string[], ctx: ModuleContext): Promis
 			: action.kind === 'decompress' ? 'decompressed' : 'unchanged';
 		const removed = [...(to !== path ? [path] : []), ...stale.filter((s) => s !== to)];
 		const reason = stale.length ? `${action.reason}; ${stale.map((s) => basename(s)).join(', ')} ${stale.length > 1 ? 'were older names' : 'was an older name'} of the same module` : action.reason;
-		if (ctx.dryRun) return {...base, outcome, result: to, ...(removed.length ? {removed} : {}), bytesAfter: data.length, reason: `would be ${outcome}: ${reason}`};
+		if (ctx.dryRun) return {...base, outcome, result: to, ...(removed.length ? {removed} : {}), bytesAfter: data.length, reason};
 		if (action.kind !== 'keep' || to !== path) await writeModule(pin, path, to, data, log);
 		for (const s of stale) {
 			if (s === to || s === path) continue;

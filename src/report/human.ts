@@ -42,6 +42,7 @@ export function formatPolicy(target: KernelTarget, policy: Policy, verbose = fal
 }
 
 import type {CompressReport} from '../install/compress.js';
+import type {DkmsCopyResult} from '../install/dkms.js';
 
 const size = (n: number | undefined): string => (n === undefined ? '?' : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
 
@@ -50,6 +51,8 @@ export function formatCompressReport(report: CompressReport, target: KernelTarge
 	const rel = (p: string): string => (p.startsWith(`${target.moduleDir}/`) ? p.slice(target.moduleDir.length + 1) : p);
 	const lines: string[] = [];
 	lines.push(`kernel ${report.kernel}: ${policy.params ? describeParams(policy.params) : 'modules stay uncompressed'}${report.dryRun ? ' (dry run: nothing changed)' : ''}`);
+	// a dry run's outcomes are what would happen: "would recompress", not "recompressed"
+	const label = (o: string): string => (report.dryRun && o !== 'unchanged' && o !== 'failed' ? `would ${o.replace(/ed$/, '')}`.padEnd(16) : o.padEnd(12));
 	for (const m of report.modules) {
 		if (m.outcome === 'failed') {
 			lines.push(`${'FAILED'.padEnd(12)} ${rel(m.path)}: ${m.error ? `${m.error.code}: ${m.error.message}${m.error.fix ? ` Fix: ${m.error.fix}` : ''}` : m.reason}`);
@@ -57,7 +60,7 @@ export function formatCompressReport(report: CompressReport, target: KernelTarge
 		}
 		const arrow = m.result && m.result !== m.path ? ` → ${rel(m.result)}` : '';
 		const sizes = m.outcome === 'unchanged' ? '' : ` (${size(m.bytesBefore)} → ${size(m.bytesAfter)})`;
-		lines.push(`${m.outcome.padEnd(12)} ${rel(m.path)}${arrow}${sizes}${verbose || m.outcome !== 'unchanged' ? `: ${m.reason}` : ''}`);
+		lines.push(`${label(m.outcome)} ${rel(m.path)}${arrow}${sizes}${verbose || m.outcome !== 'unchanged' ? `: ${m.reason}` : ''}`);
 		for (const w of m.warnings ?? []) lines.push(`             warning: ${w}`);
 		if (m.verify && (verbose || !m.verify.loadable)) {
 			for (const f of m.verify.findings) if (verbose || f.severity === 'error') lines.push(`             ${f.severity}: ${f.code}: ${f.message}`);
@@ -71,6 +74,18 @@ export function formatCompressReport(report: CompressReport, target: KernelTarge
 	const count = (o: string): number => report.modules.filter((m) => m.outcome === o).length;
 	lines.push(`${report.dryRun ? 'would change' : 'changed'} ${report.changed}, unchanged ${count('unchanged')}, failed ${report.failed}${report.changed === 0 && report.failed === 0 ? ' — nothing to do' : ''}`);
 	return lines.join('\n');
+}
+
+/** DKMS's copies recompress brought in step (or left: another build), one line each; in-step ones only when verbose. */
+export function formatDkmsCopies(copies: readonly DkmsCopyResult[], verbose = false): string {
+	const words = {'in-step': 'DKMS copy in step', rewritten: 'DKMS copy rewritten', 'would-rewrite': 'DKMS copy would be rewritten', 'other-build': 'DKMS copy left'};
+	const lines: string[] = [];
+	for (const c of copies) {
+		if (c.outcome === 'in-step' && !verbose) continue;
+		const why = c.outcome === 'other-build' ? `: another build of the module than ${c.installed} (dkms status will say "Diff between built and installed module"; dkms install --force ${c.build} reinstalls it)` : ` = ${c.installed}`;
+		lines.push(`${words[c.outcome]} ${c.copy} (${c.build})${why}`);
+	}
+	return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
 export function formatVerifyReport(report: VerifyReport, verbose = false, boot?: unknown): string {

@@ -64,4 +64,24 @@ test('recompress: finds the out-of-tree modules of a kernel (not modules.order\'
 	}
 });
 
+test('recompress --dry-run in words: "would recompress", "would compress", never the past tense; nothing changes', () => {
+	const s = makeSysroot();
+	try {
+		const m = exampleModule();
+		s.put('updates/dkms/kmodpress_hello.ko.xz', execFileSync('/usr/bin/xz', ['--check=crc64', '-c'], {input: m}));
+		s.put('extra/kp_dep.ko', readFileSync(cached('fixtures/current', 'kp_dep.ko')));
+		const before = readFileSync(join(s.moduleDir, 'updates/dkms/kmodpress_hello.ko.xz'));
+		const dry = kmodpress(['recompress', '--kernel', s.kv, '--root', s.root, '--dry-run']);
+		assert.is(dry.status, 0, dry.stderr + dry.stdout);
+		assert.match(dry.stdout, /^would recompress +updates\/dkms\/kmodpress_hello\.ko\.xz \(/m, dry.stdout);
+		assert.match(dry.stdout, /^would compress +extra\/kp_dep\.ko → extra\/kp_dep\.ko\.xz/m, dry.stdout);
+		assert.not.match(dry.stdout, /^(recompressed|compressed|decompressed) /m, dry.stdout);
+		assert.match(dry.stdout, /^would change 2, unchanged 0, failed 0$/m, dry.stdout);
+		assert.ok(readFileSync(join(s.moduleDir, 'updates/dkms/kmodpress_hello.ko.xz')).equals(before), 'dry run changed nothing');
+		assert.ok(existsSync(join(s.moduleDir, 'extra/kp_dep.ko')), 'dry run changed nothing');
+	} finally {
+		s.cleanup();
+	}
+});
+
 test.run();

@@ -10,7 +10,7 @@
 // command names; byte-identical to the xz CLI on Debian's 4230 shipped modules (test/formats/xz-corpus.test.ts).
 // lzma-native's own multi-threaded path is not used: it wrote wrong dictionary sizes into block headers. The kernel's
 // own decode is kernel.ts.
-import lzma from 'lzma-native';
+import lzma from './lzma-native.js';
 import {availableParallelism} from 'node:os';
 import {decodeXz} from './kernel.js';
 import {nativeXzEncode} from './native-encode.js';
