@@ -45,7 +45,7 @@ export function policyFromFiles(target: KernelTarget, files: KernelFiles, kmod: 
 		sysfsCompression: files.sysfsCompression,
 		inTree: files.inTree,
 		kmod,
-		kmodIsTargets: target.root === '/' || target.stagingImage,
+		kmodIsTargets: target.root === '/' || target.targetRoot?.value === '/',
 		...(opts.noRefusal ? {noRefusal: true} : {}),
 		...(overrides ? {overrides} : {}),
 	});

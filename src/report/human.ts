@@ -20,6 +20,7 @@ export function formatPolicy(target: KernelTarget, policy: Policy, verbose = fal
 	};
 	row('kernel', `${target.release.value}${target.running ? ' (running)' : ''}`, target.release.from);
 	row('root', `${target.root}${target.stagingImage ? ' (staging image: no depmod)' : ''}`);
+	if (target.targetRoot) row('target root', `${target.targetRoot.value}: its build dir, config, installed modules and /etc/kmodpress judge the image`, target.targetRoot.from);
 	row('module dir', target.moduleDir);
 	row('build dir', target.buildDir?.value ?? 'none found', target.buildDir?.from);
 	row('config', policy.configFrom);
