@@ -255,6 +255,26 @@ if (!existsSync(join(SHARED, 'portage-src.tar.gz'))) {
 		assert.match(wrong.stdout, /SIG_UNKNOWN_KEY/);
 	});
 
+	test('the merged modules load in Debian\'s booted 6.12.115 kernel (QEMU, src/boot as in test/lab) after mc and videodev; kmodpress verify agrees', () => {
+		const l = lab!;
+		const image = `/boot/vmlinuz-${KV}`;
+		if (!existsSync('/usr/bin/qemu-system-x86_64') || !existsSync(image)) {
+			console.log(`  skipped: needs /usr/bin/qemu-system-x86_64 and ${image} (the lab's Debian kernel)`);
+			return;
+		}
+		// v4l2loopback.ko.xz from the eclass route (still there after unmerge: UNINSTALL_IGNORE) and the example signed
+		// with the test key, both linux-mod-r1's multi-threaded xz
+		const files = [join(l.moduleDir, 'video/v4l2loopback.ko.xz'), join(l.moduleDir, 'extra/kmodpress_hello.ko.xz')];
+		const r = run(kmodpressBinOnce(), ['verify', '--boot', '--json', '--root', l.root, '--kernel', KV, '--build-dir', KBUILD_OUTPUT, '--kernel-image', image, ...files]);
+		assert.is(r.code, 0, show(r));
+		const boot = JSON.parse(r.stdout).boot as {results: {module: string; loaded: boolean; agrees: boolean; message: string[]}[]; summary: string};
+		console.log(`  ${boot.summary}`);
+		assert.equal(boot.results.map((x) => [x.module, x.loaded, x.agrees]), [['v4l2loopback', true, true], ['kmodpress_hello', true, true]]);
+		assert.ok(boot.results[0]!.message.some((m) => /v4l2-loopback driver version 0\.15\.0 loaded/.test(m)), boot.results[0]!.message.join('\n'));
+		const verdicts = JSON.parse(r.stdout).modules as {module: string; depends: string[]}[];
+		assert.equal(verdicts[0]!.depends, ['mc', 'videodev']);
+	});
+
 	test('an ebuild whose own pkg_postinst skips kmodpress: dies in pkg_pretend saying what to add, before anything is built', () => {
 		const l = lab!;
 		const r = ebuild(l, 'sys-kernel/kmodpress-hello/kmodpress-hello-1.0-r1.ebuild', ['clean', 'install'], 'modules-compress');
