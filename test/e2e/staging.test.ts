@@ -110,6 +110,23 @@ test('staging image: $EROOT is the target root; its /etc/kmodpress applies, the 
 	}
 });
 
+test('staging image: verify --boot loads vivid in Debian\'s booted kernel after its dependencies from the target root', () => {
+	const image = `/boot/vmlinuz-${DEBIAN_KV}`;
+	if (!existsSync('/usr/bin/qemu-system-x86_64') || !existsSync(image)) {
+		console.log(`  skipped: needs /usr/bin/qemu-system-x86_64 and ${image}`);
+		return;
+	}
+	const s = stagingWithVivid();
+	try {
+		const r = kmodpress(['verify', '--boot', '--json', '--root', s.image, '--kernel', DEBIAN_KV, '--kernel-image', image, s.ko]);
+		assert.is(r.code, 0, r.stderr + r.stdout.slice(0, 3000));
+		const boot = JSON.parse(r.stdout).boot as {results: {loaded: boolean; agrees: boolean; errno: string}[]};
+		assert.equal(boot.results.map((x) => [x.loaded, x.agrees, x.errno]), [[true, true, '']]);
+	} finally {
+		s.cleanup();
+	}
+});
+
 test('staging image: a --target-root that is not a directory is a one-line usage error', () => {
 	const s = stagingWithVivid();
 	try {
