@@ -51,13 +51,29 @@ export async function depmodStep(target: KernelTarget, results: ModuleResult[], 
 function whyNoDepmod(target: KernelTarget, results: readonly ModuleResult[], opts: {depmod?: boolean}): string | undefined {
 	if (opts.depmod === false) return '--no-depmod: depmod skipped';
 	if (results.some(wroteModule)) return undefined;
-	// nothing written: depmod would only rewrite the same indexes (and on a full disk could lose them)
+	// nothing written: depmod would only rewrite the same indexes (and on a full disk could lose them) — unless a file
+	// came in after modules.dep was written: a package manager merged it (Portage keeps the image's mtime but the
+	// rename sets ctime), and its dependencies may differ from what modules.dep says of the file it replaced
 	try {
-		if (missingFromModulesDep(target.moduleDir, resultFiles(results)).length === 0) return 'nothing changed and modules.dep already lists every module';
+		const files = resultFiles(results);
+		if (newerThanModulesDep(target.moduleDir, files)) return undefined;
+		if (missingFromModulesDep(target.moduleDir, files).length === 0) return 'nothing changed and modules.dep already lists every module';
 	} catch {
 		// no modules.dep yet: run depmod
 	}
 	return undefined;
+}
+
+/** Whether any file's inode changed (ctime) after modules.dep was last written. */
+function newerThanModulesDep(moduleDir: string, files: readonly string[]): boolean {
+	const dep = statSync(join(moduleDir, 'modules.dep')).mtimeMs;
+	return files.some((f) => {
+		try {
+			return statSync(f).ctimeMs > dep;
+		} catch {
+			return false;
+		}
+	});
 }
 
 const resultFiles = (results: readonly ModuleResult[]): string[] => results.filter((r) => r.result).map((r) => r.result!);

@@ -49,7 +49,7 @@ export function policyFromFiles(target: KernelTarget, files: KernelFiles, kmod: 
 		inTreeXzFormat: files.inTreeXzFormat,
 		xz: files.xz,
 		kmod,
-		kmodIsTargets: target.root === '/' || target.stagingImage,
+		kmodIsTargets: target.root === '/' || target.targetRoot?.value === '/',
 		...(opts.noRefusal ? {noRefusal: true} : {}),
 		...(overrides ? {overrides} : {}),
 	});

@@ -20,6 +20,7 @@ export function formatPolicy(target: KernelTarget, policy: Policy, verbose = fal
 	};
 	row('kernel', `${target.release.value}${target.running ? ' (running)' : ''}`, target.release.from);
 	row('root', `${target.root}${target.stagingImage ? ' (staging image: no depmod)' : ''}`);
+	if (target.targetRoot) row('target root', `${target.targetRoot.value}: its build dir, config, installed modules and /etc/kmodpress judge the image`, target.targetRoot.from);
 	row('module dir', target.moduleDir);
 	row('build dir', target.buildDir?.value ?? 'none found', target.buildDir?.from);
 	row('config', policy.configFrom);
@@ -32,6 +33,8 @@ export function formatPolicy(target: KernelTarget, policy: Policy, verbose = fal
 			lines.push(`${''.padEnd(16)}${k} = ${typeof value === 'number' && k === 'dictSize' ? mib(value) : String(value)}: ${verbose ? v : v.split(' — ')[0]}`);
 		}
 	}
+	// plan.ts: a compressed module the target accepts is kept, whoever compressed it
+	if (policy.compress.value) row('kept as is', `a module already ${policy.algorithm.value} in a form this kernel reads is kept as it is, not rewritten with these parameters (e.g. Gentoo linux-mod-r1's USE=modules-compress xz, multi-threaded format)`);
 	const d = policy.decompressor.value;
 	row('kernel reads', d.algorithm ? `${d.algorithm} modules itself (MODULE_DECOMPRESS)${d.algorithm === 'xz' ? `; xz BCJ filters: ${[...d.xzBcj].join(', ') || 'none'}` : ''}` : 'no compressed modules itself: kmod decompresses in userspace', policy.decompressor.from);
 	const feats = Object.entries(policy.kmod.features).map(([k, v]) => `${v ? '+' : '-'}${k}`).join(' ');

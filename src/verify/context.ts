@@ -6,7 +6,7 @@ import {existsSync, readdirSync, readFileSync, readlinkSync, statSync} from 'nod
 import {join} from 'node:path';
 import {ElfFile} from '../elf/reader.js';
 import type {KernelConfig} from '../target/kernel-config.js';
-import {type KernelTarget, versionAtLeast} from '../target/discover.js';
+import {type KernelTarget, targetModuleDir, versionAtLeast} from '../target/discover.js';
 import {targetMachine, targetVermagic} from './checks/module-image.js';
 import type {Policy} from '../policy/index.js';
 import {BtfError, parseBtf, structSize} from './checks/btf.js';
@@ -80,7 +80,7 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 	const notes: string[] = [];
 	const on = (k: string): boolean => config?.enabled(k) ?? false;
 	// Module.symvers (~30k exports) is parsed on first use: the verifier's workers start decoding before it is needed
-	const cache: DiskCacheOptions = {root: target.stagingImage ? undefined : target.root, log: opts.log};
+	const cache: DiskCacheOptions = {root: cacheRoot(target), log: opts.log};
 	const readSymvers = symversReader(build, cache);
 	let symvers: VerifyContext['symvers'] | null = null;
 	const vmlinuxBtf = readVmlinuxBtf(build, sys);
@@ -104,7 +104,7 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 			if (symvers === null) symvers = readSymvers();
 			return symvers;
 		},
-		...readInstalledModules(target.moduleDir),
+		...installedModules(target),
 		vmlinuxBtf,
 		structModuleSize: structModuleSizeFrom(vmlinuxBtf),
 		...readCertificates(opts.certificate, build, notes),
@@ -126,6 +126,11 @@ function symversReader(build: string | undefined, cache: DiskCacheOptions): () =
 }
 
 const isStr = (x: unknown): x is string => typeof x === 'string';
+
+/** Where the verify cache lives: the system the modules are for — a staging image's target root, else the root. */
+export function cacheRoot(target: KernelTarget): string | undefined {
+	return target.stagingImage ? target.targetRoot?.value : target.root;
+}
 
 /** Module.symvers's exports in the verify cache: one row per export, its line kept for `from`. */
 const SYMVERS_CODEC: Codec<Map<string, Export> | undefined> = {
@@ -159,6 +164,27 @@ const CERTS_CODEC: Codec<TrustedCertificate[]> = {
 		return json as TrustedCertificate[];
 	},
 };
+
+/** The installed modules; for a staging image, the target root's (its modules.dep for the release) with the image's
+ * own on top: a module in the image replaces the installed one of the same name, as it will after the merge. */
+function installedModules(target: KernelTarget): Pick<VerifyContext, 'installed' | 'installedFrom' | 'staging'> {
+	const own = readInstalledModules(target.moduleDir);
+	const targetDir = targetModuleDir(target);
+	if (!target.targetRoot || !targetDir) return {...own, staging: undefined};
+	const base = readInstalledModules(targetDir);
+	const installed = new Map<string, InstalledModule>();
+	for (const m of base.installed.values()) installed.set(m.name, {...m, path: join(targetDir, m.rel)});
+	for (const m of own.installed.values()) installed.set(m.name, m);
+	return {
+		installed, installedFrom: own.installedFrom,
+		staging: {targetRoot: target.targetRoot.value, installedFrom: base.installedFrom ?? `${targetDir} (no modules.dep: the files)`},
+	};
+}
+
+/** Where an installed module's file is. */
+export function installedPath(ctx: Pick<VerifyContext, 'moduleDir'>, m: InstalledModule): string {
+	return m.path ?? join(ctx.moduleDir, m.rel);
+}
 
 /** modules.dep; without it (no depmod yet: a fresh sysroot or staging image), the files themselves without their
  * dependencies. */
@@ -275,7 +301,7 @@ export function smallestInTreeModule(ctx: VerifyContext): string | undefined {
 	let best: {path: string; size: number} | undefined;
 	for (const m of ctx.installed.values()) {
 		if (!m.rel.startsWith('kernel/')) continue;
-		const p = join(ctx.moduleDir, m.rel);
+		const p = installedPath(ctx, m);
 		try {
 			const size = statSync(p).size;
 			if (!best || size < best.size) best = {path: p, size};

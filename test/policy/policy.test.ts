@@ -95,14 +95,15 @@ test('the running kernel: /sys/module/compression wins over the config, with a w
 	assert.is(p.params?.algorithm === 'xz' && p.params.check, 'crc32');
 });
 
-test('discovery: a staging image (${ED}) has no kernel of its own; the host build dir and config describe it', () => {
+test('discovery: a staging image (${ED}) has no kernel of its own; the target root\'s (default /) build dir and config describe it', () => {
 	const dir = mkdtempSync(join(tmpdir(), 'kmodpress-root-'));
 	try {
 		mkdirSync(join(dir, 'lib/modules', DEBIAN_KV, 'extra'), {recursive: true});
-		const t = discoverKernel({kernel: DEBIAN_KV, root: dir});
+		const t = discoverKernel({kernel: DEBIAN_KV, root: dir, env: {}});
 		assert.is(t.stagingImage, true);
 		assert.is(t.running, false);
-		assert.match(t.buildDir!.from, /host; not in --root/);
+		assert.equal(t.targetRoot, {value: '/', from: 'default (no --target-root, $EROOT or $ROOT)'});
+		assert.match(t.buildDir!.from, /\(target root \/; not in --root\)/);
 		const p = policyFromFiles(t, readKernelFiles(t), kmod30);
 		assert.is(p.algorithm.value, 'xz');
 		// a sysroot whose build link is absolute is resolved inside the root

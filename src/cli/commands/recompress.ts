@@ -23,7 +23,8 @@ Modules already right are left alone. Reruns depmod once per kernel, verifies, a
 	],
 	footer: SETTINGS_NOTE,
 	async run(ctx: CommandContext) {
-		const settings = await loadSettings(ctx);
+		// --all-kernels walks a sysroot's kernels: its own /etc/kmodpress (a staging image has no kernels to walk)
+		const settings = await loadSettings(ctx, ctx.values['all-kernels'] ? str(ctx, 'root') ?? '/' : undefined);
 		let kernels: (string | undefined)[] = [str(ctx, 'kernel')];
 		if (ctx.values['all-kernels']) {
 			if (str(ctx, 'kernel')) throw new KmodpressError('E_USAGE', '--kernel and --all-kernels exclude each other', {fix: 'pass one of them'});
