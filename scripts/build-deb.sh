@@ -2,6 +2,7 @@
 # Builds the kmodpress .deb for one Debian suite, inside a chroot of that suite (mmdebstrap, cached by
 # scripts/deb-chroot.sh), so that the native addons are compiled for the nodejs that suite ships:
 #   bash scripts/build-deb.sh trixie [OUTDIR]       → OUTDIR/kmodpress_<version>_<arch>.deb (default: .)
+#   bash scripts/build-deb.sh --cached trixie [OUTDIR]   the same only if already built (else exit 3)
 # The source is the repository's files (tracked, plus new ones not ignored) as they are in the working tree. Inside
 # the chroot: npm ci (the npm registry; addons built from source, nothing downloaded from elsewhere), then
 # dpkg-buildpackage -us -uc -b (offline), then lintian. The .deb and lintian's output are cached under
@@ -12,11 +13,18 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 . scripts/deb-chroot.sh
 
+cached_only=0
+if [ "${1:-}" = --cached ]; then
+	# only what is cached: exit 3 when the .deb for this tree (or its build chroot) would have to be built
+	cached_only=1
+	export DEB_CHROOT_CACHED_ONLY=1
+	shift
+fi
 suite=${1:-}
 out=${2:-.}
 case "$suite" in
 	bookworm | trixie | forky | sid | unstable | testing) ;;
-	*) echo "usage: bash scripts/build-deb.sh SUITE [OUTDIR]   (SUITE: bookworm, trixie, sid …)" >&2; exit 2 ;;
+	*) echo "usage: bash scripts/build-deb.sh [--cached] SUITE [OUTDIR]   (SUITE: bookworm, trixie, sid …)" >&2; exit 2 ;;
 esac
 [ "$(id -u)" = 0 ] || { echo "scripts/build-deb.sh: run as root (mmdebstrap and chroot)" >&2; exit 2; }
 
@@ -30,6 +38,10 @@ key=$( { printf '%s\n' "build-deb v1" "$chroot_tar"; printf '%s\n' "$files" | tr
 cache=$KMODPRESS_CACHE/deb/$suite-$key
 mkdir -p "$out"
 
+if ! ls "$cache"/kmodpress_*.deb >/dev/null 2>&1 && [ "$cached_only" = 1 ]; then
+	echo "build-deb: $suite: no cached .deb for this source tree ($cache)" >&2
+	exit 3
+fi
 if ! ls "$cache"/kmodpress_*.deb >/dev/null 2>&1; then
 	start=$SECONDS
 	work=$(mktemp -d "$KMODPRESS_CACHE/deb/work-$suite.XXXXXX")

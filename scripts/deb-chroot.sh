@@ -2,8 +2,9 @@
 # Debian chroots for building and testing the kmodpress .deb, made with mmdebstrap from Debian's archive and cached
 # as tarballs under $KMODPRESS_CACHE/deb/chroots (default /var/cache/kmodpress-test), keyed by suite, mirror and
 # package list: a changed input makes a new tarball, an unchanged one is reused. Each use unpacks a fresh copy.
-# Sourced by scripts/build-deb.sh and test/package/deb-chroot-run.sh; as a command:
-#   deb-chroot.sh tarball SUITE PKG...        print the cached tarball's path (made first if missing)
+# Sourced by scripts/build-deb.sh; test/package/deb.test.ts runs it as a command:
+#   deb-chroot.sh tarball SUITE PKG...        print the cached tarball's path (made first if missing; with
+#                                             DEB_CHROOT_CACHED_ONLY=1 exit 3 instead)
 #   deb-chroot.sh unpack TARBALL DIR          unpack a fresh chroot into DIR (empty or missing)
 #   deb-chroot.sh run DIR CMD...              run CMD in the chroot (/proc, /sys, /dev mounted for it, resolv.conf)
 #   deb-chroot.sh remove DIR                  unmount whatever is left and delete DIR
@@ -20,6 +21,10 @@ deb_chroot_tarball() {
 	local key
 	key=$(printf '%s\n' "v1" "$suite" "$DEB_MIRROR" "$@" | sha256sum | cut -c1-12)
 	local tar=$deb_chroot_cache/$suite-$key.tar
+	if [ ! -s "$tar" ] && [ "${DEB_CHROOT_CACHED_ONLY:-0}" = 1 ]; then
+		echo "deb-chroot: no cached $suite chroot with: $*" >&2
+		return 3
+	fi
 	if [ ! -s "$tar" ]; then
 		command -v mmdebstrap >/dev/null || { echo "deb-chroot: mmdebstrap is not installed (apt-get install mmdebstrap)" >&2; return 2; }
 		mkdir -p "$deb_chroot_cache"
@@ -56,17 +61,19 @@ deb_chroot_run() {
 	cp -L /etc/resolv.conf "$dir/etc/resolv.conf" 2>/dev/null || true
 	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive TERM=dumb \
 		${DEB_CHROOT_ENV:-} chroot "$dir" "$@" || rc=$?
-	deb_chroot_umount "$dir"
+	deb_chroot_umount "$dir/proc"
+	deb_chroot_umount "$dir/sys"
+	deb_chroot_umount "$dir/dev"
 	return "$rc"
 }
 
-# Unmount everything mounted under DIR (deepest first).
+# Unmount DIR and everything mounted under it (deepest first).
 deb_chroot_umount() {
 	local dir m
 	dir=$(readlink -f -- "$1")
 	while read -r m; do
 		umount -l -- "$m" 2>/dev/null || true
-	done < <(awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r)
+	done < <(awk -v d="$dir" '$2 == d || index($2, d "/") == 1 {print $2}' /proc/self/mounts | sort -r)
 }
 
 deb_chroot_remove() {
