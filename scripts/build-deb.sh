@@ -3,10 +3,11 @@
 # scripts/deb-chroot.sh), so that the native addons are compiled for the nodejs that suite ships:
 #   bash scripts/build-deb.sh trixie [OUTDIR]       → OUTDIR/kmodpress_<version>_<arch>.deb (default: .)
 #   bash scripts/build-deb.sh --cached trixie [OUTDIR]   the same only if already built (else exit 3)
-# The source is the repository's files (tracked, plus new ones not ignored) as they are in the working tree. Inside
+# The source is the package's inputs in the repository (tracked, plus new ones not ignored) as they are in the
+# working tree. Inside
 # the chroot: npm ci (the npm registry; addons built from source, nothing downloaded from elsewhere), then
 # dpkg-buildpackage -us -uc -b (offline), then lintian. The .deb and lintian's output are cached under
-# $KMODPRESS_CACHE/deb/<suite>-<key> (key: the source files, the build chroot), so an unchanged tree is not rebuilt.
+# $KMODPRESS_CACHE/deb/<suite>-<key> (key: those files, the build chroot), so an unchanged package is not rebuilt.
 # Needs root, mmdebstrap, and Debian's archive (deb.debian.org, or $DEB_MIRROR) plus the npm registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,8 +33,10 @@ esac
 build_pkgs=(build-essential debhelper nodejs npm libnode-dev liblzma-dev python3 bzip2 ca-certificates lintian xz-utils kmod)
 chroot_tar=$(deb_chroot_tarball "$suite" "${build_pkgs[@]}")
 
-# The source: every tracked or new (not ignored) file, as it is on disk.
-files=$(git ls-files -z --cached --others --exclude-standard | xargs -0 -r sh -c 'for f; do [ -f "$f" ] && printf "%s\0" "$f"; done' sh | LC_ALL=C sort -z | tr '\0' '\n')
+# The source: what goes into the package (tracked or new, not ignored files, as they are on disk), so that a change
+# elsewhere (tests, docs) keeps the cached .deb.
+inputs=(debian src native hooks etc man completions package.json package-lock.json tsconfig.json scripts/build-lzma.mjs scripts/build-native.mjs)
+files=$(git ls-files -z --cached --others --exclude-standard -- "${inputs[@]}" | xargs -0 -r sh -c 'for f; do [ -f "$f" ] && printf "%s\0" "$f"; done' sh | LC_ALL=C sort -z | tr '\0' '\n')
 key=$( { printf '%s\n' "build-deb v1" "$chroot_tar"; printf '%s\n' "$files" | tr '\n' '\0' | xargs -0 sha256sum; } | sha256sum | cut -c1-12)
 cache=$KMODPRESS_CACHE/deb/$suite-$key
 mkdir -p "$out"
@@ -50,6 +53,9 @@ if ! ls "$cache"/kmodpress_*.deb >/dev/null 2>&1; then
 	deb_chroot_unpack "$chroot_tar" "$work"
 	mkdir -p "$work/build/kmodpress"
 	printf '%s\n' "$files" | tr '\n' '\0' | tar --null -T - -cf - | tar -C "$work/build/kmodpress" -xf -
+	# The host's CA bundle, for npm only: a host that reaches the registry through a TLS-inspecting proxy trusts its
+	# CA there (the build chroot is thrown away; nothing of it goes into the package).
+	[ -s /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$work/build/host-ca.crt"
 	# npm's download cache is shared between builds (tarballs by their integrity hash: safe to share)
 	mkdir -p "$KMODPRESS_CACHE/deb/npm-cache" "$work/root/.npm"
 	mount --bind "$KMODPRESS_CACHE/deb/npm-cache" "$work/root/.npm"
@@ -60,6 +66,7 @@ cd /build/kmodpress
 echo "build-deb: in $(. /etc/os-release; echo "$PRETTY_NAME"): node $(node --version), npm $(npm --version)"
 # Native addons from source with this nodejs's own headers: no prebuilt binary, no header download.
 export npm_config_build_from_source=true npm_config_nodedir=/usr npm_config_update_notifier=false
+if [ -s /build/host-ca.crt ]; then export npm_config_cafile=/build/host-ca.crt NODE_EXTRA_CA_CERTS=/build/host-ca.crt; fi
 npm ci --no-audit --no-fund
 dpkg-buildpackage -us -uc -b
 cd /build
