@@ -11,8 +11,21 @@ find "$dir/dist" \( -name '*.d.ts' -o -name '*.map' \) -delete
 cp -a build/*.node "$dir/build/"
 cp -a native/loader.c "$dir/native/"
 cp -a node_modules "$dir/"
-# Only the runtime dependencies, offline (npm reads package-lock.json).
-(cd "$dir" && npm prune --omit=dev --offline --no-audit --no-fund --ignore-scripts >&2)
+# Only the runtime dependencies: every package package-lock.json marks "dev" (needed only to build and test) goes.
+node -e '
+const {readFileSync, rmSync} = require("node:fs");
+const {join} = require("node:path");
+const [dir] = process.argv.slice(1);
+const lock = JSON.parse(readFileSync(join(dir, "package-lock.json"), "utf8"));
+let n = 0;
+for (const [path, meta] of Object.entries(lock.packages ?? {})) {
+	if (path.startsWith("node_modules/") && meta.dev === true) { rmSync(join(dir, path), {recursive: true, force: true}); n++; }
+}
+console.error(`stage-runtime: removed ${n} development packages`);
+' "$(readlink -f "$dir")"
+for dev in typescript tsx uvu dependency-cruiser; do
+	[ ! -e "$dir/node_modules/$dev" ] || { echo "stage-runtime: the development package $dev is still there" >&2; exit 1; }
+done
 rm -f "$dir/package-lock.json" "$dir/node_modules/.package-lock.json" "$dir/node_modules/.kmodpress-lock.sha256"
 rm -rf "$dir/node_modules/.bin"
 # Native modules: keep the compiled addon, drop sources, object files, other platforms' prebuilds.
@@ -34,5 +47,5 @@ find "$dir/node_modules" -name '*.d.ts' -delete
 find "$dir/node_modules" -type d -empty -delete
 # every addon must load into this nodejs
 for f in "$dir"/build/*.node $(find "$dir/node_modules" -name '*.node'); do
-	node -e 'require(process.argv[1])' "$f" || { echo "stage-runtime: $f does not load into $(node --version)" >&2; exit 1; }
+	node -e 'require(require("node:path").resolve(process.argv[1]))' "$f" || { echo "stage-runtime: $f does not load into $(node --version)" >&2; exit 1; }
 done

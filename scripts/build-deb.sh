@@ -53,6 +53,14 @@ if ! ls "$cache"/kmodpress_*.deb >/dev/null 2>&1; then
 	deb_chroot_unpack "$chroot_tar" "$work"
 	mkdir -p "$work/build/kmodpress"
 	printf '%s\n' "$files" | tr '\n' '\0' | tar --null -T - -cf - | tar -C "$work/build/kmodpress" -xf -
+	# node_modules and the addons, as npm ci and its install scripts left them, are cached by what made them: the
+	# lockfile, the addons' sources and build scripts, the build chroot (its nodejs). A debian/-only change reuses them.
+	nm_key=$( { echo "$chroot_tar"; cat package-lock.json native/*.c scripts/build-lzma.mjs scripts/build-native.mjs; } | sha256sum | cut -c1-12)
+	nm_cache=$KMODPRESS_CACHE/deb/node_modules-$suite-$nm_key.tar
+	if [ -s "$nm_cache" ]; then
+		echo "build-deb: $suite: node_modules from $nm_cache"
+		tar -C "$work/build/kmodpress" -xf "$nm_cache"
+	fi
 	# The host's CA bundle, for npm only: a host that reaches the registry through a TLS-inspecting proxy trusts its
 	# CA there (the build chroot is thrown away; nothing of it goes into the package).
 	[ -s /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$work/build/host-ca.crt"
@@ -67,7 +75,12 @@ echo "build-deb: in $(. /etc/os-release; echo "$PRETTY_NAME"): node $(node --ver
 # Native addons from source with this nodejs's own headers: no prebuilt binary, no header download.
 export npm_config_build_from_source=true npm_config_nodedir=/usr npm_config_update_notifier=false
 if [ -s /build/host-ca.crt ]; then export npm_config_cafile=/build/host-ca.crt NODE_EXTRA_CA_CERTS=/build/host-ca.crt; fi
-npm ci --no-audit --no-fund
+if [ ! -d node_modules ]; then
+	npm ci --no-audit --no-fund
+	node scripts/build-lzma.mjs
+	node scripts/build-native.mjs --strict
+	tar -cf /build/node_modules.tar node_modules build
+fi
 dpkg-buildpackage -us -uc -b
 cd /build
 lintian --no-tag-display-limit kmodpress_*.changes > lintian.txt 2>&1 || true
@@ -79,6 +92,9 @@ EOS
 	rc=${PIPESTATUS[0]}
 	umount "$work/root/.npm" 2>/dev/null || true
 	[ "$rc" = 0 ] || { echo "build-deb: $suite: the build failed (exit $rc); log: $KMODPRESS_CACHE/deb/logs/build-$suite-$key.log" >&2; exit 1; }
+	if [ -s "$work/build/node_modules.tar" ] && [ ! -s "$nm_cache" ]; then
+		cp "$work/build/node_modules.tar" "$nm_cache.tmp.$$" && mv -f "$nm_cache.tmp.$$" "$nm_cache"
+	fi
 	mkdir -p "$cache.tmp"
 	cp "$work"/build/kmodpress_*.deb "$work"/build/lintian.txt "$work"/build/kmodpress_*.buildinfo "$cache.tmp/"
 	rm -rf "$cache"
