@@ -8,6 +8,7 @@ major=$(node -p 'process.versions.node.split(".")[0]')
 upstream=${node_ver#*:}
 upstream=${upstream%%-*}
 deps="nodejs (>= ${upstream%%~*}~), nodejs (<< $((major + 1)))"
-libnode=$(dpkg-query -W -f='${binary:Package}\n' 'libnode[0-9]*' 2>/dev/null | sed 's/:.*//' | grep -E '^libnode[0-9]+$' | head -n 1 || true)
+# the libnode this nodejs runs on: its own Depends names it (libnode115 (= 20.19.2+dfsg-1) on trixie)
+libnode=$(dpkg-query -W -f='${Depends}\n' nodejs | tr ',' '\n' | grep -oE '^ *libnode[0-9]+' | tr -d ' ' | head -n 1 || true)
 [ -n "$libnode" ] && deps="$deps, $libnode"
 printf '%s\n' "$deps"

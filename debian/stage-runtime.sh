@@ -46,8 +46,6 @@ find "$dir/node_modules" -depth \( -name '*.md' ! -iname 'license*' -o -name '*.
 find "$dir/node_modules" -name '*.d.ts' -delete
 # the packages' own development files (lint configuration, npm and CI dotfiles)
 find "$dir/node_modules" -name '.*' -type f -delete
-# scripts with a #! line are executable, as npm would leave their bins
-find "$dir/node_modules" -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.cjs' \) -exec sh -c 'for f; do [ "$(head -c 2 "$f")" = "#!" ] && chmod 0755 "$f"; done; exit 0' sh {} +
 find "$dir/node_modules" -type d -empty -delete
 # every addon must load into this nodejs
 for f in "$dir"/build/*.node $(find "$dir/node_modules" -name '*.node'); do
