@@ -20,6 +20,13 @@ const FORCE = process.env.KMODPRESS_TEST_DEB === '1';
 const CHROOT = join(REPO, 'scripts/deb-chroot.sh');
 /** what the fresh test chroot starts with (the key of its cached tarball) */
 const TEST_CHROOT_PKGS = ['ca-certificates'];
+/** Each suite's kernel that compresses its modules with xz (bookworm's default 6.1 does not: its 6.12 comes from
+ * bookworm-security), and the sources line it needs besides the suite's main. */
+const KERNEL: Record<string, {pkgs: string[]; source?: string}> = {
+	trixie: {pkgs: ['linux-image-amd64', 'linux-headers-amd64']},
+	sid: {pkgs: ['linux-image-amd64', 'linux-headers-amd64']},
+	bookworm: {pkgs: ['linux-image-6.12-amd64', 'linux-headers-6.12-amd64'], source: 'deb http://deb.debian.org/debian-security bookworm-security main'},
+};
 
 interface Ran {code: number | null; out: string; seconds: number}
 
@@ -85,6 +92,8 @@ for (const plan of plans) {
 		r = sh('mount', ['--bind', archives, join(root, 'var/cache/apt/archives')]);
 		assert.is(r.code, 0, r.out);
 		writeFileSync(join(root, 'etc/apt/apt.conf.d/00keep-debs'), 'Binary::apt::APT::Keep-Downloaded-Packages "true";\n');
+		const extra = KERNEL[suite]?.source;
+		if (extra) writeFileSync(join(root, 'etc/apt/sources.list.d/kernel.list'), `${extra}\n`);
 		mkdirSync(join(root, 'root/debs'));
 		copyFileSync(plan.deb, join(root, 'root/debs', plan.deb.split('/').pop() ?? ''));
 		apt('update');
@@ -134,7 +143,9 @@ for (const plan of plans) {
 	});
 
 	test(`deb ${suite}: the suite's kernel and headers; kmodpress explain`, () => {
-		const out = apt('install', '--no-install-recommends', 'linux-image-amd64', 'linux-headers-amd64');
+		const kernel = KERNEL[suite];
+		assert.ok(kernel, `no kernel packages known for ${suite}`);
+		const out = apt('install', '--no-install-recommends', ...kernel.pkgs);
 		// the kernel hook ran from /etc/kernel/postinst.d (no out-of-tree modules yet)
 		assert.match(out, /kmodpress: postinst\.d/);
 		const kernels = ok('ls', '/lib/modules').split('\n').filter(Boolean);
