@@ -109,7 +109,7 @@ export interface XzEncodeOptions {
 }
 
 /** What to do when the multi-threaded format is asked for and the native encoder is not there. */
-export const NATIVE_ENCODER_FIX = 'build the native xz encoder: apt-get install gcc liblzma-dev, then node scripts/build-native.mjs --strict in kmodpress\'s directory (and unset KMODPRESS_NO_NATIVE_XZ)';
+export const NATIVE_ENCODER_FIX = 'build the native xz encoder: apt-get install gcc liblzma-dev, then node scripts/build-native.mjs --strict in kmodpress\'s directory (or rerun scripts/setup.sh; the Debian package ships it: reinstall kmodpress), and unset KMODPRESS_NO_NATIVE_XZ';
 
 export function nativeEncoderMissing(): KmodpressError {
 	return new KmodpressError('E_NATIVE_MISSING', 'this kernel\'s xz command writes the multi-threaded xz format (kmodpress explain says why), which only kmodpress\'s native xz encoder (build/xz-encode.node) writes; it is not built or not loaded', {fix: NATIVE_ENCODER_FIX});
