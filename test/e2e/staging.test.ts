@@ -3,13 +3,13 @@
 // videodev, videobuf2_*, mc, cec, … from the installed tree) and the example module, through the CLI as a package
 // manager calls it.
 import {spawnSync} from 'node:child_process';
-import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {execFileSync} from 'node:child_process';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {DEBIAN_KV, DEBIAN_MODDIR} from '../helpers/paths.js';
+import {cached, DEBIAN_KV, DEBIAN_MODDIR} from '../helpers/paths.js';
 import {exampleModule, makeSysroot} from '../helpers/tree.js';
 
 const CLI = join(import.meta.dirname, '../../src/cli.ts');
@@ -104,6 +104,37 @@ test('staging image: $EROOT is the target root; its /etc/kmodpress applies, the 
 		// --target-root wins over $EROOT
 		const flag = kmodpress(['explain', '--root', image, '--kernel', sys.kv, '--target-root', '/'], env);
 		assert.match(flag.stdout, /target root +\/: [^\n]*\n +from --target-root/);
+	} finally {
+		sys.cleanup();
+		rmSync(image, {recursive: true, force: true});
+	}
+});
+
+test('staging image: a module in the image shadows the installed one of the same name (its exports count, not the old file\'s)', () => {
+	const fixture = (name: string) => readFileSync(cached('fixtures/current', `${name}.ko`));
+	// the system: an old updates/kp_provider.ko that does not export kp_provided (kp_dep's bytes under that name)
+	const sys = makeSysroot({inTree: []});
+	const image = mkdtempSync(join(tmpdir(), 'kmodpress-image-'));
+	try {
+		sys.put('updates/kp_provider.ko', fixture('kp_dep'));
+		execFileSync('/sbin/depmod', ['-b', sys.root, sys.kv]);
+		// the package: the new kp_provider and kp_user, which needs kp_provided from it
+		const dir = join(image, 'lib/modules', sys.kv, 'updates');
+		mkdirSync(dir, {recursive: true});
+		writeFileSync(join(dir, 'kp_provider.ko'), fixture('kp_provider'));
+		writeFileSync(join(dir, 'kp_user.ko'), fixture('kp_user'));
+		const verify = (targetRoot: string) => {
+			const r = kmodpress(['verify', '--root', image, '--kernel', sys.kv, '--target-root', targetRoot, '--json', join(dir, 'kp_user.ko')]);
+			assert.is(r.code, 0, r.stderr + r.stdout);
+			return JSON.parse(r.stdout).modules[0] as {depends: string[]; findings: Finding[]};
+		};
+		const v = verify(sys.root);
+		assert.equal(v.depends, ['kp_provider']);
+		assert.not.ok(v.findings.some((f) => f.code === 'UNKNOWN_SYMBOL'), JSON.stringify(v.findings));
+		// the control: without the image's kp_provider, the installed one is what kp_user would meet — kp_provided unknown
+		rmSync(join(dir, 'kp_provider.ko'));
+		const old = verify(sys.root);
+		assert.ok(old.findings.some((f) => f.code === 'UNKNOWN_SYMBOL' && f.severity === 'warning' && /kp_provided/.test(f.message)), JSON.stringify(old.findings));
 	} finally {
 		sys.cleanup();
 		rmSync(image, {recursive: true, force: true});

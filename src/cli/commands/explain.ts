@@ -6,7 +6,7 @@ import {resolveTarget, TARGET_OPTIONS} from '../target.js';
 import {loadSettings, SETTINGS_NOTE} from '../settings.js';
 
 const command: CommandModule = {
-	synopsis: 'explain [--kernel KV] [--build-dir DIR] [--root DIR] [--json] [-v]',
+	synopsis: 'explain [--kernel KV] [--build-dir DIR] [--root DIR [--target-root DIR]] [--json] [-v]',
 	description: `Shows how kmodpress will compress modules for a kernel — algorithm, command, every parameter — and where each part
 came from (file and line, config key, sysfs, fallback table), what the kernel decompresses itself, and what the
 installed kmod can read. Changes nothing.`,

@@ -4,7 +4,9 @@
 // (its README says what it is and how it was run). Nothing here stands in for Portage or an eclass.
 //   - the example ebuild (examples/kmodpress-hello/gentoo, `inherit kmodpress`), USE=modules-compress on and off
 //   - Gentoo's unchanged media-video/v4l2loopback-0.15.0 with hooks/portage/bashrc, USE=modules-compress on and off
+//   - the same with USE=dist-kernel and a virtual/dist-kernel of the kernel's version merged first
 //   - the same ebuild with `inherit kmodpress` (its own pkg_setup and src_install): the eclass route; then unmerge
+//   - the example with USE=modules-sign (a test key); the merged modules booted in Debian's kernel (verify --boot)
 //   - an ebuild whose own pkg_postinst skips kmodpress: dies in pkg_pretend, before anything is built
 // Portage runs as root without a `portage` user (PORTAGE_USERNAME/PORTAGE_GRPNAME=root) and without its sandbox (the
 // make.conf of ../shared/gentoo: FEATURES=-sandbox …); ROOT and PORTAGE_CONFIGROOT are temp dirs, so nothing of the
@@ -58,6 +60,11 @@ function setUp(): Lab {
 	const original = readFileSync(join(v4l2, 'v4l2loopback-0.15.0.ebuild'), 'utf8');
 	assert.match(original, /^inherit linux-mod-r1 toolchain-funcs$/m);
 	writeFileSync(join(v4l2, 'v4l2loopback-0.15.0-r100.ebuild'), original.replace(/^inherit linux-mod-r1 /m, 'inherit kmodpress '));
+	// virtual/dist-kernel for USE=dist-kernel: like Gentoo's own, an ebuild without files whose version is the kernel's
+	// (Gentoo's RDEPENDs on one of the gentoo-kernel packages; ebuild(1) does not resolve dependencies)
+	mkdirSync(join(repo, 'virtual/dist-kernel'), {recursive: true});
+	writeFileSync(join(repo, 'virtual/dist-kernel', `dist-kernel-${KV.replace(/\+.*$/, '')}.ebuild`), 'EAPI=8\nDESCRIPTION="Virtual to depend on any Distribution Kernel"\nSLOT="0/${PV}"\nKEYWORDS="~amd64"\n');
+	writeFileSync(join(repo, 'profiles/categories'), `${readFileSync(join(repo, 'profiles/categories'), 'utf8').trimEnd()}\nvirtual\n`);
 	// an ebuild whose own pkg_postinst does not call kmodpress's
 	const hello = join(repo, 'sys-kernel/kmodpress-hello');
 	writeFileSync(join(hello, 'kmodpress-hello-1.0-r1.ebuild'), `${readFileSync(join(hello, 'kmodpress-hello-1.0.ebuild'), 'utf8')}\npkg_postinst() {\n\tlinux-mod-r1_pkg_postinst\n}\n`);
@@ -203,6 +210,20 @@ if (!existsSync(join(SHARED, 'portage-src.tar.gz'))) {
 		const verdict = JSON.parse(v.stdout).modules[0];
 		assert.is(verdict.loadable, true);
 		assert.ok(verdict.depends.includes('videodev') && verdict.depends.includes('mc'), verdict.depends.join(' '));
+	});
+
+	test('unchanged v4l2loopback + bashrc, USE="dist-kernel modules-compress" with virtual/dist-kernel merged: linux-mod-r1 finds it, kmodpress the same', () => {
+		const l = lab!;
+		const v = ebuild(l, `virtual/dist-kernel/dist-kernel-${KV.replace(/\+.*$/, '')}.ebuild`, ['clean', 'install', 'qmerge'], '');
+		assert.is(v.code, 0, show(v));
+		const r = ebuild(l, 'media-video/v4l2loopback/v4l2loopback-0.15.0.ebuild', ['clean', 'install', 'qmerge'], 'dist-kernel modules-compress');
+		assert.is(r.code, 0, show(r));
+		// linux-mod-r1's pkg_setup: has_version ~virtual/dist-kernel-6.12.115 in ROOT, so no mismatch warning
+		assert.not.match(out(r), /installed version of virtual\/dist-kernel\./);
+		assert.match(out(r), /kmodpress: USE=modules-compress: keeping linux-mod-r1's compressed modules as they are/);
+		assert.ok(existsSync(join(l.moduleDir, 'video/v4l2loopback.ko.xz')));
+		assert.not.ok(existsSync(join(l.moduleDir, 'video/v4l2loopback.ko')));
+		assert.match(depLine(l, 'video/v4l2loopback.ko.xz') ?? '', /videodev\.ko\.xz/);
 	});
 
 	test('v4l2loopback with `inherit kmodpress` (its own pkg_setup and src_install): the eclass route; unmerge leaves /lib/modules to Portage\'s UNINSTALL_IGNORE', () => {
