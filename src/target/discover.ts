@@ -289,3 +289,10 @@ export const OUT_OF_TREE_DIRS = ['extra', 'updates', 'weak-updates'] as const;
 export function outOfTreePaths(target: Pick<KernelTarget, 'moduleDir'>): string[] {
 	return OUT_OF_TREE_DIRS.map((d) => join(target.moduleDir, d));
 }
+
+/** Where a kernel's image may be, in the order looked at: <root>/boot/vmlinuz-KV (the traditional place), then
+ * <moduleDir>/vmlinuz: merged-/usr layouts ship the image with the modules (Debian's linux-binary-KV packages from
+ * Linux 7.x on, Fedora's and Arch's kernel packages; systemd's kernel-install(8) reads it from there). */
+export function kernelImagePaths(target: Pick<KernelTarget, 'root' | 'moduleDir' | 'release'>): string[] {
+	return [resolveInRoot(target.root, `/boot/vmlinuz-${target.release.value}`), join(target.moduleDir, 'vmlinuz')];
+}

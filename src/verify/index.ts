@@ -15,7 +15,7 @@ import {mapLimit} from '../workers/map-limit.js';
 import {type ModuleFile, readModuleFile, walkModules} from '../disk/walk.js';
 import {errorToJSON, type ErrorJSON, isKmodpressError} from '../errors.js';
 import type {KernelConfig} from '../target/kernel-config.js';
-import {outOfTreePaths, type KernelTarget} from '../target/discover.js';
+import {kernelImagePaths, outOfTreePaths, type KernelTarget} from '../target/discover.js';
 import type {Policy} from '../policy/index.js';
 import type {Finding, Log} from '../types.js';
 import {silentLog} from '../types.js';
@@ -149,10 +149,10 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 	}
 }
 
-/** The certificates built into <root>/boot/vmlinuz-KV; for a sysroot without /boot, the host's image of the same
- * release (as for the build dir). */
+/** The certificates built into the kernel's image (<root>/boot/vmlinuz-KV, or <moduleDir>/vmlinuz with merged /usr);
+ * for a sysroot without either, the host's image of the same release (as for the build dir). */
 async function trustedImageCertificates(target: KernelTarget, release: string, pool: CodecPool): Promise<VerifyContext['certificates']> {
-	for (const image of [join(target.root, 'boot', `vmlinuz-${release}`), ...(target.root !== '/' ? [`/boot/vmlinuz-${release}`] : [])]) {
+	for (const image of [...kernelImagePaths(target), ...(target.root !== '/' ? [`/boot/vmlinuz-${release}`] : [])]) {
 		const certs = await kernelImageCertificates(image, {pool, cache: {root: target.stagingImage ? undefined : target.root}});
 		if (certs.length > 0) return certs;
 	}
