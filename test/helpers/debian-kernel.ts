@@ -4,12 +4,13 @@
 //   sid (Linux 7.x): linux-image-KV (meta) → linux-binary-KV (usr/lib/modules/KV/vmlinuz), linux-modules-KV,
 //                    linux-base-KV (usr/lib/modules/KV/config); linux-headers-KV → -common, linux-kbuild-X (scripts)
 //   bookworm (6.1):  linux-image-KV (boot/vmlinuz-KV, boot/config-KV, lib/modules/KV)
-// Merged /usr as a Debian system has it (lib -> usr/lib, bin -> usr/bin, sbin -> usr/sbin), and depmod run as the
+// Merged /usr as a Debian system has it (lib -> usr/lib, bin -> usr/bin, sbin -> usr/sbin; bookworm's 6.1 package's
+// lib/modules lands in usr/lib/modules as dpkg puts it there), and depmod run as the
 // package's postinst runs it (linux-base's `linux-update-symlinks`/kernel postinst: `depmod -a -F System.map KV`).
 // A test gets its own copy: `cp -al` of the cached tree (hard links: kmodpress replaces files by rename, never in place).
 import {execFileSync} from 'node:child_process';
 import {createHash} from 'node:crypto';
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {CACHE} from './paths.js';
@@ -97,7 +98,8 @@ export function debianKernel(opts: {suite: string; image: RegExp}): DebianKernel
 	if (!best) throw new Error(`no package matching ${opts.image} in ${opts.suite}`);
 	const kv = best.Package.slice('linux-image-'.length);
 	const pkgs = kernelPackages(index, kv);
-	const dir = join(CACHE, 'debian-kernel', `${opts.suite}-${kv}-${best.Version}`);
+	// the key: the packages' versions and the layout (m1: merged /usr)
+	const dir = join(CACHE, 'debian-kernel', `${opts.suite}-${kv}-${best.Version}-m1`);
 	const root = join(dir, 'root');
 	const result = {suite: opts.suite, kv, version: best.Version, packages: pkgs.map((p) => `${p.Package}=${p.Version}`).sort(), root};
 	if (existsSync(join(dir, 'done'))) return {...result, fetchSeconds: 0};
@@ -107,6 +109,11 @@ export function debianKernel(opts: {suite: string; image: RegExp}): DebianKernel
 	const tmpRoot = `${root}.tmp`;
 	rmSync(tmpRoot, {recursive: true, force: true});
 	mkdirSync(tmpRoot, {recursive: true});
+	// merged /usr, as on every Debian since bookworm (usrmerge): lib, bin and sbin are links into usr/
+	for (const d of ['lib', 'bin', 'sbin']) {
+		mkdirSync(join(tmpRoot, 'usr', d), {recursive: true});
+		symlinkSync(`usr/${d}`, join(tmpRoot, d));
+	}
 	for (const p of pkgs) {
 		const deb = join(debs, p.Filename.slice(p.Filename.lastIndexOf('/') + 1));
 		const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
@@ -115,14 +122,11 @@ export function debianKernel(opts: {suite: string; image: RegExp}): DebianKernel
 			if (sha(`${deb}.tmp`) !== p.SHA256) throw new Error(`${p.Filename}: SHA256 differs from the ${opts.suite} index`);
 			renameSync(`${deb}.tmp`, deb);
 		}
-		execFileSync('/usr/bin/dpkg-deb', ['-x', deb, tmpRoot]);
-	}
-	// merged /usr, as on every Debian since bookworm (usrmerge): lib, bin and sbin are links into usr/
-	for (const d of ['lib', 'bin', 'sbin']) {
-		if (!existsSync(join(tmpRoot, d))) {
-			mkdirSync(join(tmpRoot, 'usr', d), {recursive: true});
-			symlinkSync(`usr/${d}`, join(tmpRoot, d));
-		}
+		// as dpkg unpacks into a merged-/usr system: a package's lib/modules goes through the lib -> usr/lib link
+		const tar = `${tmpRoot}.tar`;
+		execFileSync('/usr/bin/dpkg-deb', ['--fsys-tarfile', deb], {stdio: ['ignore', openSync(tar, 'w'), 'pipe']});
+		execFileSync('/usr/bin/tar', ['-x', '--keep-directory-symlink', '-f', tar, '-C', tmpRoot]);
+		rmSync(tar);
 	}
 	// what the kernel package's postinst does (linux-base-KV / linux-image-KV postinst: depmod KV)
 	execFileSync('/sbin/depmod', ['-b', tmpRoot, kv]);
