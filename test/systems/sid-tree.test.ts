@@ -3,7 +3,7 @@
 // /boot), headers whose scripts link into linux-kbuild-X. explain, verify, recompress and verify --boot on that tree.
 // Uncached: ~55 s to fetch (~140 MB) and unpack, plus depmod; cached: the tests themselves (the boot ~1-2 min on TCG).
 import {execFileSync, spawnSync} from 'node:child_process';
-import {existsSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs';
+import {existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
@@ -84,6 +84,28 @@ test('explain: xz, crc32, dict 1 MiB from the kbuild package\'s Makefile.modinst
 	assert.ok(JSON.stringify(counts).match(/"\.ko\.xz":\s*(\d{4})/), JSON.stringify(e.policy.inTree));
 });
 
+test('without the headers (linux-image-KV alone, as most machines have it): the config comes from usr/lib/modules/KV/config (linux-base-KV), so explain still knows the kernel decompresses xz itself, and verify knows its vermagic', () => {
+	const t = copyRoot(sid);
+	try {
+		const m = modDir(t.root);
+		for (const p of [join(t.root, 'usr/src'), join(m, 'build'), join(m, 'source')]) rmSync(p, {recursive: true, force: true});
+		for (const d of readdirSync(join(t.root, 'usr/lib'))) if (d.startsWith('linux-kbuild-')) rmSync(join(t.root, 'usr/lib', d), {recursive: true});
+		const r = kmodpress(['explain', '--root', t.root, '--kernel', KV, '--json']);
+		assert.is(r.status, 0, r.stderr);
+		const e = JSON.parse(r.stdout);
+		assert.ok(e.configSearch.includes(`${join(m, 'config')}: used`), JSON.stringify(e.configSearch));
+		assert.equal(e.policy.decompressor.value, {algorithm: 'xz', xzBcj: ['x86', 'arm64', 'riscv']}, JSON.stringify(e.policy.decompressor));
+		assert.match(e.policy.decompressor.from, new RegExp(`${join(m, 'config').replace(/[+.]/g, '\\$&')}:\\d+ CONFIG_MODULE_DECOMPRESS`));
+		assert.is(e.policy.algorithm.value, 'xz');
+		assert.is(e.policy.params.check, 'crc32');
+		const v = verify(t.root, [join(m, CRC8)]);
+		assert.is(v.sources.vermagic, `"${KV} SMP preempt mod_unload " from the kernel config`);
+		assert.equal(v.modules.map((x) => [x.module, x.loadable]), [['crc8', true]]);
+	} finally {
+		t.cleanup();
+	}
+});
+
 test('verify: sid\'s own modules loadable after their dependencies; no symbol-version checks (MODVERSIONS off); signed by the key in usr/lib/modules/KV/vmlinuz; a BTF that does not parse is refused (MODULE_ALLOW_BTF_MISMATCH off)', () => {
 	const t = copyRoot(sid);
 	try {
@@ -110,6 +132,8 @@ test('verify: sid\'s own modules loadable after their dependencies; no symbol-ve
 		}
 		// the split BTF is checked against the headers' vmlinux BTF; a module whose .BTF the kernel cannot parse is
 		// refused (kernel/bpf/btf.c btf_module_notify: the error stands unless CONFIG_MODULE_ALLOW_BTF_MISMATCH)
+		// vermagic as kernel/module/main.c's VERMAGIC_STRING builds it: no "modversions " without CONFIG_MODVERSIONS
+		assert.is(r.sources.vermagic, `"${KV} SMP preempt mod_unload " from the kernel config`);
 		assert.match(r.sources.btf!, /linux-headers-[^/]+\/vmlinux \(\.BTF\)/);
 		const mismatch = btf!.findings.find((f) => f.code === 'BTF_MISMATCH');
 		assert.ok(mismatch && mismatch.severity === 'error', JSON.stringify(btf!.findings));
