@@ -4,7 +4,8 @@
 //   <root>/lib/modules/<release>/build    the build dir: include/config/auto.conf, .config, Module.symvers, scripts/ (or
 //                                         an O= tree whose `source` link holds scripts/ and the top Makefile)
 //   <root>/lib/modules/<release>/source   the source dir on Debian (build/Makefile `include`s its Makefile)
-//   <root>/boot/config-<release>, /proc/config.gz (running kernel only), /sys/module/compression (running kernel only)
+//   <root>/boot/config-<release>, <moduleDir>/config (merged /usr), /proc/config.gz (running kernel only),
+//   /sys/module/compression (running kernel only)
 // The kernel release (`uname -r`, e.g. 6.12.115+deb12-amd64) is called `release` throughout; `version` is the
 // [major, minor, patch] it starts with. Symlinks inside a sysroot are resolved inside it (an absolute link target is
 // taken relative to the root).
@@ -224,6 +225,8 @@ export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string;
 		tryConfig(join(b, '.config'));
 	}
 	tryConfig(resolveInRoot(target.root, `/boot/config-${release}`));
+	// merged-/usr layouts ship the config beside the modules (Debian's linux-base-KV from 7.x, Fedora's kernel-core)
+	tryConfig(join(target.moduleDir, 'config'));
 	if (target.root !== '/' && target.stagingImage) tryConfig(`/boot/config-${release}`, `/boot/config-${release} (host)`);
 	if (target.running) tryConfig(join(opts.procRoot ?? '/proc', 'config.gz'));
 
