@@ -194,6 +194,7 @@ test('recompress: sid modules moved out of the tree and re-encoded as CRC64 xz b
 		assert.is(boot.boot.kernelRelease, KV);
 		assert.equal(boot.boot.results.map((x) => [x.module, x.predicted, x.loaded]), [['adv7170', true, true], ['crc8', true, true], ['adv7170', false, false]], JSON.stringify(boot.boot.results, null, 1));
 		// the kernel's words are the ones verify predicted (btf_parse_hdr: an unknown version is -ENOTSUPP, 524)
+		assert.is(boot.boot.results[2]!.errno, 'ENOTSUPP');
 		const said = boot.boot.results[2]!.message.find((l) => l.startsWith('failed to validate module'));
 		assert.is(said, 'failed to validate module [adv7170] BTF: -524', JSON.stringify(boot.boot.results[2]));
 		assert.ok(boot.modules[2]!.findings.some((f) => f.code === 'BTF_MISMATCH' && f.message.includes(`"${said}"`)), JSON.stringify(boot.modules[2]));
