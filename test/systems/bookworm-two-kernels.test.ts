@@ -48,7 +48,8 @@ test('explain: 6.1 does not compress (CONFIG_MODULE_COMPRESS_NONE, plain in-tree
 		assert.is(e61.kernel.moduleDir, t.dir61);
 		assert.is(e61.policy.compress.value, false, JSON.stringify(e61.policy.compress));
 		// 6.1's Makefile.modinst: suffix-y := (empty) unless a CONFIG_MODULE_COMPRESS_{GZIP,XZ,ZSTD} is set, and none is
-		assert.match(e61.policy.compress.from, /linux-headers-6\.1[^ ]*\/scripts\/Makefile\.modinst|CONFIG_MODULE_COMPRESS/);
+		assert.match(e61.policy.compress.from, /usr\/src\/linux-headers-6\.1\.0-\d+-amd64\/scripts\/Makefile\.modinst:\d+ suffix-y is empty$/);
+		assert.is(e61.policy.decompressor.value.algorithm, null, JSON.stringify(e61.policy.decompressor));
 		assert.match(readFileSync(join(t.root, 'boot', `config-${KV61}`), 'utf8'), /^CONFIG_MODULE_COMPRESS_NONE=y$/m);
 		const human61 = kmodpress(['explain', '--root', t.root, '--kernel', KV61]).stdout;
 		assert.match(human61, /^compress\s+no\b/m);
@@ -106,6 +107,15 @@ test('recompress --all-kernels: the module for 6.1 stays a plain .ko (a crc64 .k
 		// what 6.12's `make modules_install` writes: cmd_xz with this host's xz
 		assert.ok(xz.equals(execFileSync('/usr/bin/xz', ['--check=crc32', '--lzma2=dict=1MiB', '-c'], {input: hello})), 'byte-identical to the host xz');
 		assert.match(readFileSync(join(t.dir612, 'modules.dep'), 'utf8'), /^extra\/kmodpress_hello\.ko\.xz:/m);
+
+		// bookworm's 6.1 booted under QEMU loads the plain module after its in-tree dependency, as verify predicts
+		// (the kept .ko.xz is not booted: the lab's loader always passes MODULE_INIT_COMPRESSED_FILE, which 6.1
+		// refuses, where kmod decompresses in userspace)
+		const started = Date.now();
+		const boot = JSON.parse(kmodpress(['verify', '--root', t.root, '--kernel', KV61, '--boot', '--json', join(t.dir61, 'extra/omfs.ko')]).stdout);
+		console.log(`verify --boot of ${KV61}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+		assert.is(boot.boot.kernelImage, join(t.root, 'boot', `vmlinuz-${KV61}`));
+		assert.equal(boot.boot.results.map((x: {module: string; predicted: boolean; loaded: boolean}) => [x.module, x.predicted, x.loaded]), [['omfs', true, true]], JSON.stringify(boot.boot.results));
 
 		const again = JSON.parse(kmodpress(['recompress', '--all-kernels', '--root', t.root, '--json']).stdout);
 		assert.equal((again.kernels as {changed: number}[]).map((k) => k.changed), [0, 0], 'a second run changes nothing');
