@@ -37,8 +37,9 @@ export interface ParsedConsole {
 
 const ERRNO_NAMES = new Map<number, string>();
 for (const [name, num] of Object.entries(constants.errno)) if (!ERRNO_NAMES.has(num)) ERRNO_NAMES.set(num, name);
-// node's table lacks a few Linux ones the module loader uses
-for (const [num, name] of [[126, 'ENOKEY'], [127, 'EKEYEXPIRED'], [128, 'EKEYREVOKED'], [129, 'EKEYREJECTED']] as const) {
+// node's table lacks a few Linux ones the module loader uses; 524 is kernel-internal (include/linux/errno.h ENOTSUPP)
+// yet reaches init_module's caller, e.g. from btf_parse_hdr for an unknown BTF version
+for (const [num, name] of [[126, 'ENOKEY'], [127, 'EKEYEXPIRED'], [128, 'EKEYREVOKED'], [129, 'EKEYREJECTED'], [524, 'ENOTSUPP']] as const) {
 	if (!ERRNO_NAMES.has(num)) ERRNO_NAMES.set(num, name);
 }
 export const errnoName = (n: number): string => (n === 0 ? '' : ERRNO_NAMES.get(n) ?? `errno ${n}`);

@@ -28,7 +28,7 @@ export const OPTIONS = {
 	algorithm: {type: 'string', arg: 'ALG', help: "xz, zstd or gzip instead of the kernel's own"},
 	threads: {type: 'string', arg: 'N', help: 'worker threads (default: the number of CPUs)'},
 	boot: {type: 'boolean', help: "also boot the target's kernel under QEMU and load the modules (see docs/lab.md)"},
-	'kernel-image': {type: 'string', arg: 'FILE', help: 'the kernel image to boot (default: <root>/boot/vmlinuz-KV)'},
+	'kernel-image': {type: 'string', arg: 'FILE', help: 'the kernel image to boot (default: <root>/boot/vmlinuz-KV, else <root>/usr/lib/modules/KV/vmlinuz)'},
 } as const satisfies Record<string, OptionDefinition>;
 
 export type OptionName = keyof typeof OPTIONS;

@@ -4,7 +4,8 @@
 //   <root>/lib/modules/<release>/build    the build dir: include/config/auto.conf, .config, Module.symvers, scripts/ (or
 //                                         an O= tree whose `source` link holds scripts/ and the top Makefile)
 //   <root>/lib/modules/<release>/source   the source dir on Debian (build/Makefile `include`s its Makefile)
-//   <root>/boot/config-<release>, /proc/config.gz (running kernel only), /sys/module/compression (running kernel only)
+//   <root>/boot/config-<release>, <moduleDir>/config (merged /usr), /proc/config.gz (running kernel only),
+//   /sys/module/compression (running kernel only)
 // A staging image (a package's ${D}/${ED}, DKMS's or dpkg's build tree: a root with no kernel/ or modules.order of its
 // own) is judged against the system it will be merged into, the target root (--target-root, $EROOT, $ROOT, /): its build
 // dir, config, kernel image, installed modules and /etc/kmodpress stand in for what the image does not hold.
@@ -265,7 +266,13 @@ export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string;
 		tryConfig(join(b, '.config'));
 	}
 	tryConfig(resolveInRoot(target.root, `/boot/config-${release}`));
-	if (target.targetRoot) tryConfig(resolveInRoot(target.targetRoot.value, `/boot/config-${release}`), `${join(target.targetRoot.value, 'boot', `config-${release}`)} (target root)`);
+	// merged-/usr layouts ship the config beside the modules (Debian's linux-base-KV from 7.x, Fedora's kernel-core)
+	tryConfig(join(target.moduleDir, 'config'));
+	if (target.targetRoot) {
+		tryConfig(resolveInRoot(target.targetRoot.value, `/boot/config-${release}`), `${join(target.targetRoot.value, 'boot', `config-${release}`)} (target root)`);
+		const tdir = targetModuleDir(target);
+		if (tdir) tryConfig(join(tdir, 'config'), `${join(tdir, 'config')} (target root)`);
+	}
 	if (target.running) tryConfig(join(opts.procRoot ?? '/proc', 'config.gz'));
 
 	const read = (dir: string | undefined, rel: string): {text: string; file: string} | undefined => {
@@ -355,4 +362,14 @@ export const OUT_OF_TREE_DIRS = ['extra', 'updates', 'weak-updates'] as const;
 /** The default module paths of a target: its out-of-tree directories. */
 export function outOfTreePaths(target: Pick<KernelTarget, 'moduleDir'>): string[] {
 	return OUT_OF_TREE_DIRS.map((d) => join(target.moduleDir, d));
+}
+
+/** Where a kernel's image may be, in the order looked at: <root>/boot/vmlinuz-KV (the traditional place), then
+ * <moduleDir>/vmlinuz: merged-/usr layouts ship the image with the modules (Debian's linux-binary-KV packages from
+ * Linux 7.x on, Fedora's and Arch's kernel packages; systemd's kernel-install(8) reads it from there). */
+export function kernelImagePaths(target: Pick<KernelTarget, 'root' | 'moduleDir' | 'release' | 'targetRoot'>): string[] {
+	const own = [resolveInRoot(target.root, `/boot/vmlinuz-${target.release.value}`), join(target.moduleDir, 'vmlinuz')];
+	const tdir = targetModuleDir(target);
+	// a staging image holds no kernel: the target root's
+	return target.targetRoot && tdir ? [...own, resolveInRoot(target.targetRoot.value, `/boot/vmlinuz-${target.release.value}`), join(tdir, 'vmlinuz')] : own;
 }

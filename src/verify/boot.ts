@@ -1,10 +1,11 @@
-// `kmodpress verify --boot`: ask the target kernel itself. Boots <root>/boot/vmlinuz-KV (or --kernel-image) under
+// `kmodpress verify --boot`: ask the target kernel itself. Boots <root>/boot/vmlinuz-KV or <root>/usr/lib/modules/KV/vmlinuz
+// (merged /usr, see kernelImagePaths), or --kernel-image, under
 // QEMU with the modules verified and the dependencies their verdicts name, loads each the way kmod >= 31 would, and
 // sets what the kernel said next to kmodpress's prediction. Never touches the running kernel.
 import {existsSync, readFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {KmodpressError} from '../errors.js';
-import {type KernelTarget, targetModuleDir} from '../target/discover.js';
+import {type KernelTarget, kernelImagePaths, targetModuleDir} from '../target/discover.js';
 import {parseModulesDepFull} from './context.js';
 import type {VerifyReport} from './index.js';
 import {bootAndLoad} from '../boot/index.js';
@@ -32,9 +33,10 @@ export interface BootVerifyReport {
 
 export async function bootVerify(opts: {target: KernelTarget; report: VerifyReport; kernelImage?: string; sigEnforce?: boolean; timeoutMs?: number}): Promise<BootVerifyReport> {
 	const {target, report} = opts;
-	const image = opts.kernelImage ?? join(target.root, 'boot', `vmlinuz-${target.release.value}`);
-	if (!existsSync(image)) {
-		throw new KmodpressError('E_INPUT_UNREADABLE', 'no kernel image to boot', {file: image, fix: 'install the kernel image package, or name one with --kernel-image'});
+	const candidates = opts.kernelImage !== undefined ? [opts.kernelImage] : kernelImagePaths(target);
+	const image = candidates.find((p) => existsSync(p));
+	if (image === undefined) {
+		throw new KmodpressError('E_INPUT_UNREADABLE', candidates.length > 1 ? `no kernel image to boot (none at ${candidates.slice(1).join(', ')} either)` : 'no kernel image to boot', {file: candidates[0], fix: 'install the kernel image package, or name one with --kernel-image'});
 	}
 	// the installed dependencies: for a staging image, those of the root it merges into
 	const depDir = targetModuleDir(target) ?? target.moduleDir;

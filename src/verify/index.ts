@@ -15,7 +15,7 @@ import {mapLimit} from '../workers/map-limit.js';
 import {type ModuleFile, readModuleFile, walkModules} from '../disk/walk.js';
 import {errorToJSON, type ErrorJSON, isKmodpressError} from '../errors.js';
 import type {KernelConfig} from '../target/kernel-config.js';
-import {outOfTreePaths, type KernelTarget} from '../target/discover.js';
+import {kernelImagePaths, outOfTreePaths, type KernelTarget} from '../target/discover.js';
 import type {Policy} from '../policy/index.js';
 import type {Finding, Log} from '../types.js';
 import {silentLog} from '../types.js';
@@ -152,11 +152,11 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 	}
 }
 
-/** The certificates built into <root>/boot/vmlinuz-KV; else the target root's image for a staging image, the host's
- * for a sysroot without /boot (as for the build dir). */
+/** The certificates built into the kernel's image (<root>/boot/vmlinuz-KV, or <moduleDir>/vmlinuz with merged /usr;
+ * the target root's for a staging image); for a sysroot without either, the host's image of the same release (as for
+ * the build dir). */
 async function trustedImageCertificates(target: KernelTarget, release: string, pool: CodecPool): Promise<VerifyContext['certificates']> {
-	const fallback = target.targetRoot?.value ?? '/';
-	for (const image of [join(target.root, 'boot', `vmlinuz-${release}`), ...(target.root !== fallback ? [join(fallback, 'boot', `vmlinuz-${release}`)] : [])]) {
+	for (const image of [...kernelImagePaths(target), ...(target.root !== '/' && !target.targetRoot ? [`/boot/vmlinuz-${release}`] : [])]) {
 		const certs = await kernelImageCertificates(image, {pool, cache: {root: cacheRoot(target)}});
 		if (certs.length > 0) return certs;
 	}

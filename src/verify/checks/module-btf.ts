@@ -9,7 +9,10 @@ export function checkModuleBtf(facts: ModuleFacts, module: string, ctx: VerifyCo
 	if (!facts.hasBtf || !ctx.btfModules) return [];
 	if (facts.btfBase) return [finding('BTF_DISTILLED', 'info', 'distilled base BTF (.BTF.base, 6.11+): the kernel relocates it against its vmlinux BTF')];
 	if (typeof facts.btfError === 'string') {
-		return [finding('BTF_MISMATCH', ctx.allowBtfMismatch ? 'warning' : 'error', `"failed to validate module [${module}] BTF: -22" (${facts.btfError}): built against another vmlinux; ${ctx.allowBtfMismatch ? 'with MODULE_ALLOW_BTF_MISMATCH the kernel drops the BTF and loads it' : 'the kernel refuses it'}; ${rebuildFix(ctx.release)}`)];
+		// kernel/bpf/btf.c btf_parse_hdr(): an unknown version or flags is -ENOTSUPP (524, as booted 7.2 prints it),
+		// every other failure of btf_parse_module() here -EINVAL
+		const errno = /^Unsupported (version|flags)$/.test(facts.btfError) ? 524 : 22;
+		return [finding('BTF_MISMATCH', ctx.allowBtfMismatch ? 'warning' : 'error', `"failed to validate module [${module}] BTF: -${errno}" (${facts.btfError}): built against another vmlinux; ${ctx.allowBtfMismatch ? 'with MODULE_ALLOW_BTF_MISMATCH the kernel drops the BTF and loads it' : 'the kernel refuses it'}; ${rebuildFix(ctx.release)}`)];
 	}
 	if (facts.btfError === undefined) return [finding('BTF_UNCHECKED', 'info', 'has .BTF; no vmlinux BTF for this kernel to check it against')];
 	return [];

@@ -64,5 +64,8 @@ const stagingNote = (ctx: VerifyContext): string => (ctx.staging ? ` (neither in
 
 function unknownSymbols(unknown: readonly string[], ctx: VerifyContext): Finding {
 	const shown = unknown.slice(0, 5).join(', ') + (unknown.length > 5 ? ` and ${unknown.length - 5} more` : '');
-	return finding('UNKNOWN_SYMBOL', undecided(ctx), `"Unknown symbol ${unknown[0]} (err -2)": nothing in ${ctx.release} (vmlinux, the modules given, the installed modules${ctx.staging ? ` of the image and of ${ctx.staging.targetRoot}` : ''}) exports ${shown}; ${ctx.symvers ? 'install the module that provides it, or rebuild against this kernel' : 'no Module.symvers to look in: install the headers'}`);
+	// Without Module.symvers vmlinux's exports are unknown (a kernel installed without its headers): absent, not
+	// broken, so no verdict on these symbols
+	if (!ctx.symvers) return finding('UNKNOWN_SYMBOL', 'warning', `${shown}: not found in the modules, and vmlinux's exports are unknown (no Module.symvers for ${ctx.release}): the kernel refuses the module only if vmlinux does not export them either ("Unknown symbol ${unknown[0]} (err -2)"); install the headers for a full check`);
+	return finding('UNKNOWN_SYMBOL', undecided(ctx), `"Unknown symbol ${unknown[0]} (err -2)": nothing in ${ctx.release} (vmlinux, the modules given, the installed modules${ctx.staging ? ` of the image and of ${ctx.staging.targetRoot}` : ''}) exports ${shown}; install the module that provides it, or rebuild against this kernel`);
 }
