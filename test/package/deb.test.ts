@@ -148,7 +148,8 @@ for (const plan of plans) {
 		const out = apt('install', '--no-install-recommends', ...kernel.pkgs);
 		// the kernel hook ran from /etc/kernel/postinst.d (no out-of-tree modules yet)
 		assert.match(out, /kmodpress: postinst\.d/);
-		const kernels = ok('ls', '/lib/modules').split('\n').filter(Boolean);
+		// the kernel whose modules are installed (a headers-only directory may sit beside it: bookworm pulls in 6.1's)
+		const kernels = ok('sh', '-c', 'for d in /lib/modules/*/kernel; do [ -d "$d" ] && basename "${d%/kernel}"; done; exit 0').split('\n').filter(Boolean);
 		assert.is(kernels.length, 1, kernels.join(' '));
 		kv = kernels[0] ?? '';
 		const explain = ok('kmodpress', 'explain', '--kernel', kv);
