@@ -22,10 +22,15 @@ const CHROOT = join(REPO, 'scripts/deb-chroot.sh');
 const TEST_CHROOT_PKGS = ['ca-certificates'];
 /** Each suite's kernel that compresses its modules with xz (bookworm's default 6.1 does not: its 6.12 comes from
  * bookworm-security), and the sources line it needs besides the suite's main. */
-const KERNEL: Record<string, {pkgs: string[]; source?: string}> = {
+const KERNEL: Record<string, {pkgs: string[]; sources?: string[]; dkmsFrom?: string}> = {
 	trixie: {pkgs: ['linux-image-amd64', 'linux-headers-amd64']},
 	sid: {pkgs: ['linux-image-amd64', 'linux-headers-amd64']},
-	bookworm: {pkgs: ['linux-image-6.12-amd64', 'linux-headers-6.12-amd64'], source: 'deb http://deb.debian.org/debian-security bookworm-security main'},
+	// bookworm's own v4l2loopback-dkms (0.12.7) does not build for 6.12; bookworm-backports has 0.13.2
+	bookworm: {
+		pkgs: ['linux-image-6.12-amd64', 'linux-headers-6.12-amd64'],
+		sources: ['deb http://deb.debian.org/debian-security bookworm-security main', 'deb http://deb.debian.org/debian bookworm-backports main'],
+		dkmsFrom: 'bookworm-backports',
+	},
 };
 
 interface Ran {code: number | null; out: string; seconds: number}
@@ -92,8 +97,8 @@ for (const plan of plans) {
 		r = sh('mount', ['--bind', archives, join(root, 'var/cache/apt/archives')]);
 		assert.is(r.code, 0, r.out);
 		writeFileSync(join(root, 'etc/apt/apt.conf.d/00keep-debs'), 'Binary::apt::APT::Keep-Downloaded-Packages "true";\n');
-		const extra = KERNEL[suite]?.source;
-		if (extra) writeFileSync(join(root, 'etc/apt/sources.list.d/kernel.list'), `${extra}\n`);
+		const extra = KERNEL[suite]?.sources;
+		if (extra) writeFileSync(join(root, 'etc/apt/sources.list.d/kernel.list'), `${extra.join('\n')}\n`);
 		mkdirSync(join(root, 'root/debs'));
 		copyFileSync(plan.deb, join(root, 'root/debs', plan.deb.split('/').pop() ?? ''));
 		apt('update');
@@ -158,7 +163,8 @@ for (const plan of plans) {
 	});
 
 	test(`deb ${suite}: apt-get install v4l2loopback-dkms gives a CRC32 .ko.xz, nothing else done`, () => {
-		const out = apt('install', '--no-install-recommends', 'v4l2loopback-dkms');
+		const from = KERNEL[suite]?.dkmsFrom;
+		const out = apt('install', '--no-install-recommends', ...(from ? ['-t', from] : []), 'v4l2loopback-dkms');
 		assert.match(out, /kmodpress: DKMS post-transaction OK/, tail(out, 60));
 		// dkms >= 3.2 (trixie, sid) also ran it itself, as framework.conf.d/kmodpress.conf's post_transaction; 3.0 has none
 		const dkmsVersion = ok('dpkg-query', '-W', '-f=${Version}', 'dkms');
