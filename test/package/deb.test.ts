@@ -1,4 +1,4 @@
-// The Debian package for real, per suite (trixie by default; KMODPRESS_TEST_DEB_SUITES="trixie bookworm"): built by
+// The Debian package for real, per suite (KMODPRESS_TEST_DEB_SUITES, default "trixie bookworm"; sid untried): built by
 // scripts/build-deb.sh in a chroot of that suite (real dpkg-buildpackage, addons compiled for that suite's nodejs),
 // installed with apt-get into a fresh chroot of that suite (mmdebstrap, Debian's archive), then used as a user would:
 // the suite's kernel and headers, `apt-get install v4l2loopback-dkms` gives a CRC32 .ko.xz with no other step (APT's
@@ -6,7 +6,9 @@
 //
 // Slow (a build is ~25 min, the rest ~10 min): it runs when KMODPRESS_TEST_DEB=1 (building what is missing; give the
 // runner --timeout 5400) or when the .deb for this exact source tree and both chroots are already cached (after
-// `bash scripts/build-deb.sh trixie`); otherwise it says why in one line and passes.
+// `bash scripts/build-deb.sh trixie`), each suite on its own; otherwise it says why in one line and passes.
+// bookworm: its 6.12 kernel from bookworm-security and v4l2loopback-dkms 0.13.2 from bookworm-backports (its own
+// 0.12.7 does not build for 6.12); kmodpress runs on bookworm's nodejs 18.
 import {copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {test} from 'uvu';
@@ -15,7 +17,7 @@ import {CACHE} from '../helpers/paths.js';
 import {packageFiles, REPO} from './deb-files.js';
 import {spawnSync} from 'node:child_process';
 
-const SUITES = (process.env.KMODPRESS_TEST_DEB_SUITES ?? 'trixie').split(/[\s,]+/).filter(Boolean);
+const SUITES = (process.env.KMODPRESS_TEST_DEB_SUITES ?? 'trixie bookworm').split(/[\s,]+/).filter(Boolean);
 const FORCE = process.env.KMODPRESS_TEST_DEB === '1';
 const CHROOT = join(REPO, 'scripts/deb-chroot.sh');
 /** what the fresh test chroot starts with (the key of its cached tarball) */
