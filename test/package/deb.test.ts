@@ -4,8 +4,9 @@
 // the suite's kernel and headers, `apt-get install v4l2loopback-dkms` gives a CRC32 .ko.xz with no other step (APT's
 // Post-Invoke hook), an upgrade keeps a changed /etc/kmodpress config, `apt-get purge` leaves nothing of kmodpress.
 //
-// Slow (a build is ~25 min, the rest ~10 min): it runs when KMODPRESS_TEST_DEB=1 (building what is missing; give the
-// runner --timeout 5400) or when the .deb for this exact source tree and both chroots are already cached (after
+// Slow (measured on a loaded 2-core machine: per suite ~10 min for the two chroots, ~7 min for a first build, ~2 min
+// for a rebuild, 2.5-8 min for this test): it runs when KMODPRESS_TEST_DEB=1 (building what is missing; give the
+// runner --timeout 5400) or when the .deb for this exact package source and both chroots are already cached (after
 // `bash scripts/build-deb.sh trixie`), each suite on its own; otherwise it says why in one line and passes.
 // bookworm: its 6.12 kernel from bookworm-security and v4l2loopback-dkms 0.13.2 from bookworm-backports (its own
 // 0.12.7 does not build for 6.12); kmodpress runs on bookworm's nodejs 18.
