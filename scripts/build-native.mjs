@@ -34,7 +34,9 @@ function build({name, what, exported, without}) {
 	mkdirSync(dirname(target), {recursive: true});
 	const tmp = join(dirname(target), `.${name}.${process.pid}.node`); // .node: require() loads it as an addon
 	const cc = process.env.CC || 'cc';
-	const r = spawnSync(cc, ['-O2', '-Wall', '-shared', '-fPIC', '-I', headers, '-o', tmp, source, '-llzma'], {stdio: ['ignore', 'inherit', 'inherit']});
+	// Node-API 8 (Node >= 12.22), whatever Node builds it: an addon compiled for a newer Node-API than the Node that
+	// runs it crashes that Node (src/formats/addon.ts), and Debian 12's nodejs 18 has Node-API 9.
+	const r = spawnSync(cc, ['-O2', '-Wall', '-shared', '-fPIC', '-DNAPI_VERSION=8', '-I', headers, '-o', tmp, source, '-llzma'], {stdio: ['ignore', 'inherit', 'inherit']});
 	if (r.error || r.status !== 0) {
 		rmSync(tmp, {force: true});
 		return fail(r.error ? `${cc}: ${r.error.message}` : `${cc} exited ${r.status}`);

@@ -22,12 +22,18 @@ if [ "$(id -u)" != 0 ]; then
 	exit 2
 fi
 
-# package[=version] lists: what the main job needs, then what the tests add.
-base=(kmod xz-utils zstd gzip gcc make libc6-dev liblzma-dev pahole "linux-headers-$KV=$DEBVER" "linux-image-$KV=$DEBVER")
-tests=(qemu-system-x86 busybox-static dkms "linux-source-6.12=$DEBVER" flex bison bc libelf-dev libssl-dev cpio openssl attr
+# package[=version] lists: what the main job needs, then what the tests add. npm ci compiles the native addons: g++
+# (zstd-napi is C++), make and python3 (node-gyp), bzip2 (lzma-native unpacks its liblzma source, a .tar.bz2);
+# `npm run example` boots the kernel under QEMU (qemu-system-x86, busybox-static).
+base=(kmod xz-utils zstd gzip bzip2 gcc g++ make python3 libc6-dev liblzma-dev pahole qemu-system-x86 busybox-static
+	"linux-headers-$KV=$DEBVER" "linux-image-$KV=$DEBVER")
+tests=(dkms mmdebstrap "linux-source-6.12=$DEBVER" flex bison bc libelf-dev libssl-dev cpio openssl attr
 	initramfs-tools python3-minimal systemd xfsprogs e2fsprogs dmsetup util-linux)
 pkgs=("${base[@]}")
 [ "$want_test" = 1 ] && pkgs+=("${tests[@]}")
+# No Node.js or npm: the system's own (Debian 12: nodejs 18.20 and npm 9.2; kmodpress needs Node ^18.19.0 || >=20.5.0).
+command -v node >/dev/null || pkgs+=(nodejs)
+command -v npm >/dev/null || pkgs+=(npm)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -46,6 +52,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends --allow-downgrades "${missing[@]}" >/dev/null
 fi
+node_version=$(node -p 'process.versions.node')
+# package.json's engines, which is execa 9's: ^18.19.0 || >=20.5.0
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit((a === 18 && b >= 19) || (a === 20 && b >= 5) || a > 20 ? 0 : 1)' ||
+	{ echo "scripts/setup.sh: $(command -v node) is Node $node_version; kmodpress needs Node ^18.19.0 || >=20.5.0 (Debian 12's nodejs is 18.20)" >&2; exit 2; }
 
 # npm dependencies: reinstall only when package-lock.json changed since the last install.
 stamp=node_modules/.kmodpress-lock.sha256
@@ -57,12 +67,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
 fi
 node scripts/build-lzma.mjs
 node scripts/build-native.mjs --strict
-npx tsc -p tsconfig.json
+npm run build
 
 if [ "$want_test" = 1 ]; then
 	export KMODPRESS_CACHE=${KMODPRESS_CACHE:-/var/cache/kmodpress-test}
 	mkdir -p "$KMODPRESS_CACHE"
-	for script in test/helpers/build-example.sh test/fixtures/build.sh test/lab/build-kernels.sh; do
+	for script in test/helpers/build-example.sh test/helpers/fetch-xz-trixie.sh test/fixtures/build.sh test/lab/build-kernels.sh; do
 		if [ -f "$script" ]; then
 			echo "setup: $script"
 			start=$(date +%s)

@@ -15,6 +15,8 @@ export type ErrorCode =
 	| 'E_POLICY_KMOD_CANNOT_READ'
 	| 'E_POLICY_UNKNOWN'
 	| 'E_TOOL_MISSING'
+	| 'E_NATIVE_MISSING'
+	| 'E_NATIVE_ADDON'
 	// a module (exit 1)
 	| 'E_INPUT_UNREADABLE'
 	| 'E_INPUT_EMPTY'
@@ -133,7 +135,7 @@ export const EXIT = {
 
 const usageCodes = new Set<ErrorCode>([
 	'E_USAGE', 'E_CONFIG_INVALID', 'E_KERNEL_NOT_FOUND', 'E_KERNEL_BUILD_DIR', 'E_POLICY_KMOD_CANNOT_READ',
-	'E_POLICY_UNKNOWN', 'E_TOOL_MISSING',
+	'E_POLICY_UNKNOWN', 'E_TOOL_MISSING', 'E_NATIVE_MISSING', 'E_NATIVE_ADDON',
 ]);
 
 export function exitCodeFor(error: unknown): number {

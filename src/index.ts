@@ -4,6 +4,7 @@ export {recompressKernel, findOutOfTreeModules, installedKernels} from './instal
 export {verifyModules, type VerifyOptions, type VerifyReport, type ModuleVerdict} from './verify/index.js';
 export {discoverKernel, readKernelFiles, type KernelTarget, type KernelFiles} from './target/discover.js';
 export {detectKmod, parseKmodVersion, type KmodInfo} from './target/kmod.js';
+export {detectXz, parseXzVersion, type XzTool} from './target/xz-tool.js';
 export {decidePolicy, policyFromFiles, type Policy, type PolicyOverrides} from './policy/index.js';
 export {decodeAsKernel, type KernelDecode} from './formats/kernel.js';
 export {createCodecPool, type CodecPool} from './workers/pool.js';

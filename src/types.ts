@@ -11,6 +11,11 @@ export interface Sourced<T> {
 
 export type XzCheck = 'none' | 'crc32' | 'crc64' | 'sha256';
 
+/** The xz command's two containers (formats/xz/container.ts): 'single' is `xz -T1`'s one block (xz < 5.6's
+ * default), 'multi' the multi-threaded encoder's blocks of max(3 × dict, 1 MiB) with their sizes in each header
+ * (xz >= 5.6's default; the same bytes for any thread count). */
+export type XzFormat = 'single' | 'multi';
+
 /** Exactly the parameters of one compressor invocation (what the kernel's Makefile would run). */
 export type CompressionParams =
 	| {
@@ -21,6 +26,8 @@ export type CompressionParams =
 		/** LZMA2 dictionary size in bytes (--lzma2=dict=) */
 		dictSize: number;
 		check: XzCheck;
+		/** the container; undefined = 'single'. The policy always sets it (policy/xz-format.ts) */
+		format?: XzFormat;
 	}
 	| {
 		algorithm: 'zstd';

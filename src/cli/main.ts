@@ -4,6 +4,7 @@ import {parseArgs} from 'node:util';
 import {type CommandContext, type CommandModule, usageOf} from './command.js';
 import {parseArgsOptions} from './options.js';
 import {errorToJSON, EXIT, exitCodeFor, isKmodpressError, KmodpressError} from '../errors.js';
+import {checkNativeAddons} from '../formats/addon.js';
 
 interface CommandEntry {
 	/** its positionals, as the command list shows them */
@@ -52,6 +53,8 @@ export async function main(argv: string[], io: {stdout?: (t: string) => void; st
 		if (!entry) {
 			throw new KmodpressError('E_USAGE', `unknown command "${name}"`, {fix: `use one of: ${Object.keys(COMMANDS).join(', ')} (kmodpress --help)`});
 		}
+		// before any codec loads: an addon built for a newer Node-API than this Node's would crash the process
+		checkNativeAddons();
 		const cmd = await entry.load();
 		if (rest.includes('--help') || rest.includes('-h')) {
 			stdout(`${usageOf(cmd)}\n`);

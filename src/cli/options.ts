@@ -15,6 +15,7 @@ export const OPTIONS = {
 	kernel: {type: 'string', arg: 'KV', help: 'target kernel release (default: $KV_FULL, then $kernelver, then uname -r)'},
 	'build-dir': {type: 'string', arg: 'DIR', help: "the kernel's build tree (default: <root>/lib/modules/KV/build, following its source link)"},
 	root: {type: 'string', arg: 'DIR', help: "a sysroot or a package's staging image such as ${ED} (default: /)"},
+	'target-root': {type: 'string', arg: 'DIR', help: 'for a staging image: the root it merges into, whose kernel, modules and config count (default: $EROOT, $ROOT, /)'},
 	json: {type: 'boolean', help: 'machine-readable output on stdout'},
 	verbose: {type: 'boolean', short: 'v', help: 'more detail'},
 	'all-kernels': {type: 'boolean', help: 'every kernel under <root>/lib/modules'},

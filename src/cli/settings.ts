@@ -5,11 +5,11 @@ import {loadConfig} from '../target/config-file.js';
 import {DEFAULT_MAX_DECOMPRESSED} from '../formats/table.js';
 import {KmodpressError} from '../errors.js';
 import type {PolicyOverrides} from '../policy/index.js';
-import {parseAlgorithm, parseCompressMode, str} from './target.js';
+import {configRoot, parseAlgorithm, parseCompressMode, str} from './target.js';
 
 /** The options that the config file can also set (cli/options.ts), and the line that says so. */
 export const SETTINGS_OPTIONS = ['compress', 'algorithm', 'threads'] as const satisfies readonly CommandOption[];
-export const SETTINGS_NOTE = 'Settings also come from /etc/kmodpress/config.json or config.yaml (under --root); flags win.';
+export const SETTINGS_NOTE = 'Settings also come from /etc/kmodpress/config.json or config.yaml (under --root; for a staging image, under --target-root); flags win.';
 
 export interface Settings {
 	overrides: PolicyOverrides;
@@ -22,8 +22,9 @@ export interface Settings {
 	configFile: string | undefined;
 }
 
-export async function loadSettings(ctx: CommandContext): Promise<Settings> {
-	const {config, from} = await loadConfig({root: str(ctx, 'root') ?? '/'});
+/** `root`: where /etc/kmodpress is read (default: the command's root, or a staging image's target root). */
+export async function loadSettings(ctx: CommandContext, root?: string): Promise<Settings> {
+	const {config, from} = await loadConfig({root: root ?? configRoot(ctx)});
 	const cfg = (k: string): string => `${from}:${k}`;
 	const overrides: PolicyOverrides = {};
 	const mode = parseCompressMode(str(ctx, 'compress'), '--compress');

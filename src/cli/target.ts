@@ -9,7 +9,7 @@ import type {Algorithm} from '../types.js';
 import {ALGORITHMS} from '../formats/table.js';
 
 /** The options of every command that acts on one kernel (cli/options.ts). */
-export const TARGET_OPTIONS = ['kernel', 'build-dir', 'root', 'json', 'verbose'] as const satisfies readonly CommandOption[];
+export const TARGET_OPTIONS = ['kernel', 'build-dir', 'root', 'target-root', 'json', 'verbose'] as const satisfies readonly CommandOption[];
 
 export const str = (ctx: CommandContext, k: string): string | undefined => {
 	const v = ctx.values[k];
@@ -34,13 +34,26 @@ export interface ResolvedTarget {
 	policy: Policy;
 }
 
-export async function resolveTarget(ctx: CommandContext, overrides?: PolicyOverrides, opts: {noRefusal?: boolean} = {}): Promise<ResolvedTarget> {
-	const target = discoverKernel({
+/** The target kernel of a command's options (no files read beyond what tells a staging image from a sysroot). */
+export function discoverTarget(ctx: CommandContext): KernelTarget {
+	return discoverKernel({
 		...(str(ctx, 'kernel') !== undefined ? {kernel: str(ctx, 'kernel')!} : {}),
 		...(str(ctx, 'build-dir') !== undefined ? {buildDir: str(ctx, 'build-dir')!} : {}),
 		...(str(ctx, 'root') !== undefined ? {root: str(ctx, 'root')!} : {}),
+		...(str(ctx, 'target-root') !== undefined ? {targetRoot: str(ctx, 'target-root')!} : {}),
 		env: ctx.env,
 	});
+}
+
+/** Where /etc/kmodpress is read: the root, or for a staging image the root it merges into (the image's own
+ * /etc/kmodpress would be a file of the package, not the system's settings). */
+export function configRoot(ctx: CommandContext): string {
+	const target = discoverTarget(ctx);
+	return target.targetRoot?.value ?? target.root;
+}
+
+export async function resolveTarget(ctx: CommandContext, overrides?: PolicyOverrides, opts: {noRefusal?: boolean} = {}): Promise<ResolvedTarget> {
+	const target = discoverTarget(ctx);
 	const files = readKernelFiles(target);
 	const policy = policyFromFiles(target, files, await detectKmod(), overrides, opts);
 	return {target, files, policy};

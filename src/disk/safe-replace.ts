@@ -132,7 +132,7 @@ export async function replaceFile(opts: ReplaceOptions): Promise<{written: strin
 		await publish(job);
 	} catch (e) {
 		dropTemp(job);
-		throw writeFailure(e, job.toPath);
+		throw await writeFailure(e, job.toPath, job.fromPath, join(job.label, opts.from));
 	}
 	if (opts.from === opts.to) {
 		(opts.log ?? silentLog)('debug', `${job.toPath}: replaced in place`);
@@ -235,10 +235,13 @@ function dropTemp(job: Job): void {
 	}
 }
 
-function writeFailure(e: unknown, toPath: string): KmodpressError {
+async function writeFailure(e: unknown, toPath: string, fromPath: string, fromLabel: string): Promise<KmodpressError> {
 	if (isKmodpressError(e)) return e;
 	const code = (e as NodeJS.ErrnoException)?.code;
+	// EPERM as root on the old file itself: chattr +i/+a on the file (its directory was checked in prepare())
+	const fileFlag = code === 'EPERM' ? (await dirFlags(fromPath))?.match(/[ai]/)?.[0] : undefined;
 	const fix = code === 'ENOSPC' ? 'free space on that filesystem and run again' : code === 'EROFS' ? 'remount it read-write, or pass --root to a writable copy'
+		: fileFlag ? `if the change is intended, chattr -${fileFlag} ${fromLabel} and run again`
 		: code === 'EACCES' || code === 'EPERM' ? 'run as root (the module tree belongs to root)' : 'check the directory and run again';
 	return fsError('E_WRITE_FAILED', toPath, 'write it; the original is untouched', e, fix);
 }

@@ -3,7 +3,7 @@
 // encoded bytes crossing the thread boundary twice. Pure: bytes in, bytes and a verdict out.
 import {decodeAsKernel} from './kernel.js';
 import type {CompressionParams, KernelDecompressor} from '../types.js';
-import {codecFor} from './index.js';
+import {codecFor, type EncodeOptions} from './index.js';
 
 export interface CheckedEncode {
 	data: Buffer;
@@ -13,9 +13,9 @@ export interface CheckedEncode {
 	failure?: {kind: 'refused'; message: string} | {kind: 'mismatch'};
 }
 
-export async function encodeChecked(image: Uint8Array, params: CompressionParams, decompressor: KernelDecompressor, maxOutput: number): Promise<CheckedEncode> {
+export async function encodeChecked(image: Uint8Array, params: CompressionParams, decompressor: KernelDecompressor, maxOutput: number, encode: EncodeOptions = {}): Promise<CheckedEncode> {
 	const codec = codecFor(params.algorithm);
-	const data = await codec.compress(image, params);
+	const data = await codec.compress(image, params, encode);
 	const equal = (b: Uint8Array | undefined): boolean => b !== undefined && Buffer.from(b.buffer, b.byteOffset, b.byteLength).equals(image);
 	if (params.algorithm === decompressor.algorithm) {
 		const k = await decodeAsKernel(data, decompressor, {maxOutput});

@@ -8,8 +8,13 @@ import {compressXz, decompressXz} from './xz/codec.js';
 import {startsWithSkippableFrame} from './zstd/header.js';
 import {compressZstd, decompressZstd} from './zstd/codec.js';
 
+export interface EncodeOptions {
+	/** cores one module may be encoded on (xz's multi-threaded format; the bytes do not depend on it) */
+	threads?: number;
+}
+
 export interface Codec extends FormatRow {
-	compress(data: Uint8Array, params: CompressionParams): Promise<Buffer>;
+	compress(data: Uint8Array, params: CompressionParams, opts?: EncodeOptions): Promise<Buffer>;
 	/** the userspace view (what kmod reads); stops past maxOutput with E_CODEC_BOMB */
 	decompress(data: Uint8Array, opts: {maxOutput: number}): Promise<Buffer>;
 }
@@ -17,7 +22,7 @@ export interface Codec extends FormatRow {
 type Params<A extends Algorithm> = Extract<CompressionParams, {algorithm: A}>;
 
 const ENCODE_DECODE: Readonly<Record<Algorithm, Pick<Codec, 'compress' | 'decompress'>>> = {
-	xz: {compress: (d, p) => compressXz(d, p as Params<'xz'>), decompress: decompressXz},
+	xz: {compress: (d, p, o) => compressXz(d, p as Params<'xz'>, o), decompress: decompressXz},
 	zstd: {compress: async (d, p) => compressZstd(d, p as Params<'zstd'>), decompress: decompressZstd},
 	gzip: {compress: async (d, p) => compressGzip(d, p as Params<'gzip'>), decompress: decompressGzip},
 };

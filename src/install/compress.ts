@@ -15,6 +15,8 @@ import {type ModuleFile, walkModules} from '../disk/walk.js';
 import type {KernelConfig} from '../target/kernel-config.js';
 import {outOfTreePaths, type KernelTarget} from '../target/discover.js';
 import {DEFAULT_MAX_DECOMPRESSED} from '../formats/table.js';
+import {nativeEncoderMissing} from '../formats/xz/codec.js';
+import {nativeXzEncodeVersion} from '../formats/xz/native-encode.js';
 import type {Policy} from '../policy/index.js';
 import type {Log} from '../types.js';
 import {silentLog} from '../types.js';
@@ -58,6 +60,9 @@ export interface CompressReport {
 
 export async function compressModules(opts: CompressOptions): Promise<CompressReport> {
 	const log = opts.log ?? silentLog;
+	// refused before anything is locked or touched: no module could be written in this format
+	const {params} = opts.policy;
+	if (!opts.dryRun && params?.algorithm === 'xz' && params.format === 'multi' && nativeXzEncodeVersion === undefined) throw nativeEncoderMissing();
 	const lock = await lockTree(opts, log);
 	let pool = opts.pool;
 	try {
@@ -97,7 +102,7 @@ async function poolFor(modules: number, opts: CompressOptions): Promise<CodecPoo
 
 function moduleContext(opts: CompressOptions, pool: CodecPool, log: Log): ModuleContext {
 	const maxOutput = opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED;
-	return {target: opts.target, policy: opts.policy, config: opts.config, pool, maxOutput, dryRun: Boolean(opts.dryRun), log};
+	return {target: opts.target, policy: opts.policy, config: opts.config, pool, maxOutput, threads: opts.threads, dryRun: Boolean(opts.dryRun), log};
 }
 
 /** Module bytes in flight at once (read, decoded, encoded, decoded back): about 4x this in memory at the peak. */

@@ -2,7 +2,8 @@
 // the indexes kept until it succeeds (runDepmod), then checking that modules.dep lists every module written —
 // depmod silently skips a suffix whose decompressor kmod was built without, and exits 0 (kmod's shared/util.c lists
 // .ko.gz, .ko.xz, .ko.zst in kmod_exts[] only when built with zlib, xz, zstd; tools/depmod.c takes only those).
-import {closeSync, constants, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync} from 'node:fs';
+import {randomBytes} from 'node:crypto';
+import {closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync} from 'node:fs';
 import {fsyncDirSync} from '../disk/group-commit.js';
 import {join, relative, sep} from 'node:path';
 import {errorToJSON, type ErrorJSON, fsError, isKmodpressError, KmodpressError} from '../errors.js';
@@ -50,13 +51,29 @@ export async function depmodStep(target: KernelTarget, results: ModuleResult[], 
 function whyNoDepmod(target: KernelTarget, results: readonly ModuleResult[], opts: {depmod?: boolean}): string | undefined {
 	if (opts.depmod === false) return '--no-depmod: depmod skipped';
 	if (results.some(wroteModule)) return undefined;
-	// nothing written: depmod would only rewrite the same indexes (and on a full disk could lose them)
+	// nothing written: depmod would only rewrite the same indexes (and on a full disk could lose them) — unless a file
+	// came in after modules.dep was written: a package manager merged it (Portage keeps the image's mtime but the
+	// rename sets ctime), and its dependencies may differ from what modules.dep says of the file it replaced
 	try {
-		if (missingFromModulesDep(target.moduleDir, resultFiles(results)).length === 0) return 'nothing changed and modules.dep already lists every module';
+		const files = resultFiles(results);
+		if (newerThanModulesDep(target.moduleDir, files)) return undefined;
+		if (missingFromModulesDep(target.moduleDir, files).length === 0) return 'nothing changed and modules.dep already lists every module';
 	} catch {
 		// no modules.dep yet: run depmod
 	}
 	return undefined;
+}
+
+/** Whether any file's inode changed (ctime) after modules.dep was last written. */
+function newerThanModulesDep(moduleDir: string, files: readonly string[]): boolean {
+	const dep = statSync(join(moduleDir, 'modules.dep')).mtimeMs;
+	return files.some((f) => {
+		try {
+			return statSync(f).ctimeMs > dep;
+		} catch {
+			return false;
+		}
+	});
 }
 
 const resultFiles = (results: readonly ModuleResult[]): string[] => results.filter((r) => r.result).map((r) => r.result!);
@@ -82,9 +99,11 @@ export function isRealSystemMap(text: string): boolean {
 	return symbols >= 100;
 }
 
-export function depmodArgv(target: KernelTarget): {argv: string[]; systemMap: string} {
+/** depmod's arguments for the target; `base` replaces the root given to -b (the shadow tree runDepmod makes). */
+export function depmodArgv(target: KernelTarget, base?: string): {argv: string[]; systemMap: string} {
 	const argv = ['-a'];
-	if (target.root !== '/') argv.push('-b', target.root);
+	if (base !== undefined) argv.push('-b', base);
+	else if (target.root !== '/') argv.push('-b', target.root);
 	const mapPath = resolveInRoot(target.root, `/boot/System.map-${target.release.value}`);
 	let systemMap = `${mapPath}: absent`;
 	try {
@@ -108,88 +127,112 @@ export async function runDepmod(target: KernelTarget, opts: {skip?: string; log?
 	}
 	const depmod = requireTool('depmod', 'rebuild modules.dep', 'kmod');
 	const {argv, systemMap} = depmodArgv(target);
-	opts.log?.('debug', `running ${depmod} ${argv.join(' ')} (${systemMap})`);
-	// depmod rewrites every index; on a full disk it can leave them empty. Keep the current ones under a second name
-	// (hard links: no space needed) and put them back if it fails.
-	const backups = backupIndexes(target.moduleDir);
-	const r = await run(depmod, argv);
-	const stderr = String(r.stderr ?? '').trim();
-	if (r.exitCode !== 0) {
-		const restored = restoreIndexes(target.moduleDir, backups);
-		throw new KmodpressError('E_DEPMOD_FAILED', `${depmod} ${argv.join(' ')} failed (exit ${r.exitCode}): ${stderr.split('\n')[0] ?? ''}${restored ? `; the previous ${restored} index files were put back` : ''}`, {
-			file: target.moduleDir, fix: 'fix what depmod reports (disk space?), then run kmodpress again',
-		});
+	const shadow = makeShadow(target);
+	const shadowArgv = depmodArgv(target, shadow.base).argv;
+	opts.log?.('debug', `running ${depmod} ${shadowArgv.join(' ')} (${systemMap}); its indexes are then published into ${target.moduleDir}`);
+	try {
+		const r = await run(depmod, shadowArgv);
+		const stderr = String(r.stderr ?? '').trim();
+		if (r.exitCode !== 0) {
+			throw new KmodpressError('E_DEPMOD_FAILED', `${depmod} ${argv.join(' ')} failed (exit ${r.exitCode}): ${stderr.split('\n')[0] ?? ''}; the current indexes are untouched`, {
+				file: target.moduleDir, fix: 'fix what depmod reports (disk space?), then run kmodpress again',
+			});
+		}
+		if (!listsAnyModule(join(shadow.dir, 'modules.dep')) && treeHasModules(target.moduleDir)) {
+			throw new KmodpressError('E_DEPMOD_FAILED', `${depmod} wrote an empty modules.dep through the symlinks of ${shadow.base}; the current indexes are untouched`, {
+				file: target.moduleDir, fix: 'report this with `kmod --version`; meanwhile run depmod -a by hand',
+			});
+		}
+		publishIndexes(shadow.dir, target.moduleDir);
+		if (stderr) for (const line of stderr.split('\n')) opts.log?.('warn', line);
+		return {ran: true, reason: systemMap, argv: [depmod, ...argv], ...(stderr ? {stderr} : {})};
+	} finally {
+		rmSync(shadow.base, {recursive: true, force: true});
 	}
-	makeIndexesDurable(target.moduleDir);
-	dropBackups(target.moduleDir, backups);
-	if (stderr) for (const line of stderr.split('\n')) opts.log?.('warn', line);
-	return {ran: true, reason: systemMap, argv: [depmod, ...argv], ...(stderr ? {stderr} : {})};
 }
 
-/** depmod publishes each index by rename without an fsync (kmod tools/depmod.c: tmpfile_publish), so after a power
- * cut the renamed name can point at a file whose data never reached the disk: an empty modules.dep (seen on xfs by
- * test/power). Flush every index and then the directory, so that the indexes are durable before kmodpress reports
- * success; a crash before that leaves at worst an index the next run rebuilds (depmodStep runs depmod whenever
- * modules.dep does not list every module). */
-function makeIndexesDurable(moduleDir: string): void {
+// depmod publishes each index by rename without an fsync (kmod tools/depmod.c: depmod_output() writes
+// "<name>.tmp" and renames it), so after a power cut the new name can point at a file whose data never reached the
+// disk: test/power found an empty modules.dep on xfs, whose journal committed the rename (forced by the next fsync of
+// any file) before the index's data. So depmod writes into a shadow tree beside the indexes, on the same filesystem:
+// `<moduleDir>/.kmodpress-depmod.<pid>.<hex>/usr/lib/modules/<KV>/` (with `lib` -> `usr/lib`, for a kmod built with
+// either module directory) holding a relative symlink to every entry of the module directory except the indexes
+// depmod writes. depmod -b follows them (its config still comes from /etc/depmod.d: kmod reads config without the
+// base, tools/depmod.c cfg_load), so it sees the same tree and writes the same indexes (modules.dep byte-identical
+// on Debian's 6.12 tree). Each index is then flushed, renamed into place and the directory flushed: after a cut
+// every index is its old or its new content, never empty.
+
+/** The indexes depmod writes (kmod tools/depmod.c depfiles[]; modules.weakdep since kmod 33): never linked into the
+ * shadow, so that depmod writes them there. Every other modules.* file (modules.order, modules.builtin,
+ * modules.builtin.modinfo) is an input. */
+const DEPMOD_OUTPUTS = new Set(['modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin', 'modules.softdep', 'modules.weakdep',
+	'modules.symbols', 'modules.symbols.bin', 'modules.builtin.bin', 'modules.builtin.alias.bin', 'modules.devname']);
+export const SHADOW_PREFIX = '.kmodpress-depmod.';
+/** build and source point into the kernel's source tree; depmod skips them by name (tools/depmod.c). */
+const NOT_LINKED = new Set(['build', 'source']);
+
+function makeShadow(target: KernelTarget): {base: string; dir: string} {
+	const moduleDir = target.moduleDir;
 	for (const name of readdirSync(moduleDir)) {
-		if (!name.startsWith('modules.')) continue;
-		const path = join(moduleDir, name);
+		if (name.startsWith(SHADOW_PREFIX) || name.startsWith(OLD_BACKUP_PREFIX)) rmSync(join(moduleDir, name), {recursive: true, force: true}); // a killed run's
+	}
+	const base = join(moduleDir, `${SHADOW_PREFIX}${process.pid}.${randomBytes(4).toString('hex')}`);
+	const dir = join(base, 'usr/lib/modules', target.release.value);
+	try {
+		mkdirSync(dir, {recursive: true, mode: 0o700});
+		symlinkSync('usr/lib', join(base, 'lib'));
+		for (const name of readdirSync(moduleDir)) {
+			if (name.startsWith(SHADOW_PREFIX) || name.startsWith('.kmodpress-') || DEPMOD_OUTPUTS.has(name) || NOT_LINKED.has(name)) continue;
+			symlinkSync(relative(dir, join(moduleDir, name)), join(dir, name));
+		}
+	} catch (e) {
+		rmSync(base, {recursive: true, force: true});
+		throw fsError('E_DEPMOD_FAILED', moduleDir, 'prepare depmod\'s output directory in it', e, 'check that the module directory is writable (disk space?), then run kmodpress again');
+	}
+	return {base, dir};
+}
+
+/** Each index depmod wrote: flushed, renamed over the live one, then the directory flushed. */
+function publishIndexes(from: string, moduleDir: string): void {
+	for (const name of readdirSync(from)) {
+		if (!DEPMOD_OUTPUTS.has(name)) continue;
+		const path = join(from, name);
 		let fd: number | undefined;
 		try {
 			fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-			if (fstatSync(fd).isFile()) fsyncSync(fd);
+			if (!fstatSync(fd).isFile()) continue;
+			fsyncSync(fd);
 		} catch (e) {
 			throw fsError('E_DEPMOD_FAILED', path, 'flush it to disk after depmod', e);
 		} finally {
 			if (fd !== undefined) closeSync(fd);
 		}
 	}
-	fsyncDirSync(moduleDir);
-}
-
-const BACKUP_PREFIX = '.kmodpress-index-';
-
-function backupIndexes(moduleDir: string): string[] {
-	const names: string[] = [];
-	let entries: string[] = [];
 	try {
-		entries = readdirSync(moduleDir);
+		for (const name of readdirSync(from)) if (DEPMOD_OUTPUTS.has(name)) renameSync(join(from, name), join(moduleDir, name));
+		fsyncDirSync(moduleDir);
+	} catch (e) {
+		throw fsError('E_DEPMOD_FAILED', moduleDir, 'publish depmod\'s indexes in it', e);
+	}
+}
+
+/** Backups of the indexes that earlier versions kept during depmod; a killed run's are removed. */
+const OLD_BACKUP_PREFIX = '.kmodpress-index-';
+
+function listsAnyModule(depFile: string): boolean {
+	try {
+		return parseModulesDep(readFileSync(depFile, 'utf8')).size > 0;
 	} catch {
-		return names;
+		return false;
 	}
-	for (const name of entries) {
-		if (name.startsWith(BACKUP_PREFIX)) {
-			rmSync(join(moduleDir, name), {force: true}); // left by a run that was killed
-			continue;
-		}
-		if (!name.startsWith('modules.')) continue;
-		try {
-			if (!lstatSync(join(moduleDir, name)).isFile()) continue;
-			linkSync(join(moduleDir, name), join(moduleDir, BACKUP_PREFIX + name));
-			names.push(name);
-		} catch {
-			// a filesystem without hard links: no backup for this one
-		}
-	}
-	return names;
 }
 
-function restoreIndexes(moduleDir: string, names: readonly string[]): number {
-	let n = 0;
-	for (const name of names) {
-		try {
-			renameSync(join(moduleDir, BACKUP_PREFIX + name), join(moduleDir, name));
-			n++;
-		} catch {
-			// leave it
-		}
+function treeHasModules(moduleDir: string): boolean {
+	try {
+		return parseModulesDep(readFileSync(join(moduleDir, 'modules.dep'), 'utf8')).size > 0;
+	} catch {
+		return false;
 	}
-	return n;
-}
-
-function dropBackups(moduleDir: string, names: readonly string[]): void {
-	for (const name of names) rmSync(join(moduleDir, BACKUP_PREFIX + name), {force: true});
 }
 
 /** The paths (relative to moduleDir) that modules.dep lists. */

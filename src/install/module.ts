@@ -52,6 +52,8 @@ export interface ModuleContext {
 	config: KernelConfig | undefined;
 	pool: CodecPool;
 	maxOutput: number;
+	/** cores one module may be encoded on (xz's multi-threaded format); undefined: all */
+	threads?: number | undefined;
 	dryRun: boolean;
 	log: Log;
 }
@@ -100,7 +102,7 @@ export async function processModule(group: string[], ctx: ModuleContext): Promis
 			: action.kind === 'decompress' ? 'decompressed' : 'unchanged';
 		const removed = [...(to !== path ? [path] : []), ...stale.filter((s) => s !== to)];
 		const reason = stale.length ? `${action.reason}; ${stale.map((s) => basename(s)).join(', ')} ${stale.length > 1 ? 'were older names' : 'was an older name'} of the same module` : action.reason;
-		if (ctx.dryRun) return {...base, outcome, result: to, ...(removed.length ? {removed} : {}), bytesAfter: data.length, reason: `would be ${outcome}: ${reason}`};
+		if (ctx.dryRun) return {...base, outcome, result: to, ...(removed.length ? {removed} : {}), bytesAfter: data.length, reason};
 		if (action.kind !== 'keep' || to !== path) await writeModule(pin, path, to, data, log);
 		for (const s of stale) {
 			if (s === to || s === path) continue;
@@ -166,7 +168,7 @@ function zstdHasContentSize(bytes: Buffer): boolean {
  * included). Both happen in a codec worker (the image goes there and back without a copy). */
 async function compressChecked(image: Buffer, algorithm: Algorithm, to: string, ctx: ModuleContext): Promise<Buffer> {
 	if (ctx.policy.params!.algorithm !== algorithm) throw new KmodpressError('E_INTERNAL', `planned ${algorithm} but the policy encodes ${ctx.policy.params!.algorithm}`, {file: to});
-	const r = await ctx.pool.compressChecked(image, ctx.policy.params!, ctx.policy.decompressor.value, {maxOutput: ctx.maxOutput});
+	const r = await ctx.pool.compressChecked(image, ctx.policy.params!, ctx.policy.decompressor.value, {maxOutput: ctx.maxOutput, ...(ctx.threads === undefined ? {} : {threads: ctx.threads})});
 	if (r.failure?.kind === 'refused') {
 		throw new KmodpressError('E_CODEC_ROUNDTRIP', `the kernel would refuse what kmodpress just encoded (${r.failure.message}); nothing was written`, {file: to, fix: 'report this to kmodpress with the output of `kmodpress explain`'});
 	}

@@ -5,8 +5,9 @@
 import {type Dirent, existsSync, readdirSync, readFileSync, statSync} from 'node:fs';
 import {join, relative} from 'node:path';
 import {type CompressOptions, type CompressReport, compressModules} from './compress.js';
-import {KmodpressError} from '../errors.js';
-import {MODULE_NAME_RE, plainName} from '../formats/table.js';
+import {errorToJSON, KmodpressError} from '../errors.js';
+import {type DkmsCopyResult, syncDkmsCopies} from './dkms.js';
+import {DEFAULT_MAX_DECOMPRESSED, MODULE_NAME_RE, plainName} from '../formats/table.js';
 
 /** Paths (relative to moduleDir, without compression suffix) that modules.order names: the kernel's own modules. */
 export function parseModulesOrder(text: string): Set<string> {
@@ -56,13 +57,25 @@ export function findOutOfTreeModules(moduleDir: string): string[] {
 
 export interface RecompressOptions extends Omit<CompressOptions, 'paths'> {}
 
-export async function recompressKernel(opts: RecompressOptions): Promise<CompressReport & {found: number}> {
+export interface RecompressReport extends CompressReport {
+	found: number;
+	/** DKMS's copies of the modules (src/install/dkms.ts): each brought in step with the installed file */
+	dkms: DkmsCopyResult[];
+}
+
+export async function recompressKernel(opts: RecompressOptions): Promise<RecompressReport> {
 	const files = findOutOfTreeModules(opts.target.moduleDir);
 	if (files.length === 0) {
-		return {kernel: opts.target.release.value, dryRun: Boolean(opts.dryRun), modules: [], depmod: undefined, changed: 0, failed: 0, errors: [], found: 0};
+		return {kernel: opts.target.release.value, dryRun: Boolean(opts.dryRun), modules: [], depmod: undefined, changed: 0, failed: 0, errors: [], found: 0, dkms: []};
 	}
 	const report = await compressModules({...opts, paths: files});
-	return {...report, found: files.length};
+	if (report.dryRun) return {...report, found: files.length, dkms: []};
+	// DKMS's own copies get the bytes the run left, as hooks/dkms/post-install gives them after `dkms install`
+	const left = report.modules.filter((m) => m.result && m.outcome !== 'failed').map((m) => m.result!);
+	const {copies, errors} = await syncDkmsCopies({
+		root: opts.target.root, kv: opts.target.release.value, installed: left, maxOutput: opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED, ...(opts.log ? {log: opts.log} : {}),
+	});
+	return {...report, errors: [...report.errors, ...errors.map(errorToJSON)], failed: report.failed + errors.length, found: files.length, dkms: copies};
 }
 
 /** The kernels installed under <root>/lib/modules. */

@@ -5,6 +5,7 @@
 //                          Makefile evaluated with its config) > the fallback table by kernel version > the in-tree modules
 //   2. compression.ts      whether to compress, which algorithm: flags > /etc/kmodpress config > step 1
 //   3. params.ts           the command and its exact parameters
+//      xz-format.ts        xz's container: the installed xz's version decides, as for modules_install
 //   4. decompressor.ts     what the kernel decompresses itself (config, /sys/module/compression)
 //   5. corrections.ts      what keeps modules loadable: an xz check the kernel's decompressor refuses becomes crc32;
 //                          zstd always writes the content size
@@ -17,6 +18,7 @@ import {configuredAlgorithm, modulesInstall} from './modules-install.js';
 import {decideCompression} from './compression.js';
 import {type CommandParams, commandParams} from './params.js';
 import {kernelDecompressor} from './decompressor.js';
+import {decideXzFormat} from './xz-format.js';
 import {correctXzCheck, correctZstdContentSize} from './corrections.js';
 import {kmodReadsOrRefuse} from './kmod-reads.js';
 import {compareWithInTree} from './in-tree.js';
@@ -44,8 +46,10 @@ export function policyFromFiles(target: KernelTarget, files: KernelFiles, kmod: 
 		modinst,
 		sysfsCompression: files.sysfsCompression,
 		inTree: files.inTree,
+		inTreeXzFormat: files.inTreeXzFormat,
+		xz: files.xz,
 		kmod,
-		kmodIsTargets: target.root === '/' || target.stagingImage,
+		kmodIsTargets: target.root === '/' || target.targetRoot?.value === '/',
 		...(opts.noRefusal ? {noRefusal: true} : {}),
 		...(overrides ? {overrides} : {}),
 	});
@@ -62,6 +66,7 @@ export function decidePolicy(inputs: PolicyInputs): Policy {
 	let chosen: CommandParams = compressWith
 		? commandParams(compressWith, installs.commandFor, inputs.release, remarks)
 		: {command: undefined, params: undefined, paramSources: {}};
+	chosen = decideXzFormat(chosen, inputs.xz, inputs.inTreeXzFormat, remarks);
 	const decompressor = kernelDecompressor(inputs, configured, configFrom, remarks);
 	chosen = correctZstdContentSize(correctXzCheck(chosen, decompressor.value, remarks));
 	const reads = compressWith ? kmodReadsOrRefuse(inputs, {value: compressWith, from: algorithm.from}, remarks) : undefined;

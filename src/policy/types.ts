@@ -1,8 +1,9 @@
 // What the policy takes and gives. Every part of a Policy says where it came from, so `kmodpress explain` can show it.
 import type {KernelConfig} from '../target/kernel-config.js';
 import type {KmodInfo} from '../target/kmod.js';
+import type {XzTool} from '../target/xz-tool.js';
 import type {ModinstInfo} from '../target/kbuild/modinst.js';
-import type {Algorithm, CompressionParams, KernelDecompressor, Sourced} from '../types.js';
+import type {Algorithm, CompressionParams, KernelDecompressor, Sourced, XzFormat} from '../types.js';
 
 export type CompressMode = 'auto' | 'none' | 'force';
 
@@ -22,6 +23,10 @@ export interface PolicyInputs {
 	modinst: ModinstInfo | undefined;
 	sysfsCompression: Sourced<string | undefined> | undefined;
 	inTree: InTree | undefined;
+	/** the container of one in-tree .ko.xz (target/discover.ts) */
+	inTreeXzFormat?: Sourced<XzFormat | 'other'> | undefined;
+	/** the xz command that writes the target's modules (target/xz-tool.ts); undefined: not looked for (single format) */
+	xz?: XzTool | undefined;
 	kmod: KmodInfo;
 	/** where the modules go: the host's kmod is the one that will read them for / and for a staging image merged
 	 * into /; a sysroot with a kernel tree of its own is another system, whose kmod the host cannot ask */

@@ -5,18 +5,23 @@
 //                                         an O= tree whose `source` link holds scripts/ and the top Makefile)
 //   <root>/lib/modules/<release>/source   the source dir on Debian (build/Makefile `include`s its Makefile)
 //   <root>/boot/config-<release>, /proc/config.gz (running kernel only), /sys/module/compression (running kernel only)
+// A staging image (a package's ${D}/${ED}, DKMS's or dpkg's build tree: a root with no kernel/ or modules.order of its
+// own) is judged against the system it will be merged into, the target root (--target-root, $EROOT, $ROOT, /): its build
+// dir, config, kernel image, installed modules and /etc/kmodpress stand in for what the image does not hold.
 // The kernel release (`uname -r`, e.g. 6.12.115+deb12-amd64) is called `release` throughout; `version` is the
 // [major, minor, patch] it starts with. Symlinks inside a sysroot are resolved inside it (an absolute link target is
 // taken relative to the root).
 
-import {existsSync, lstatSync, readFileSync, readlinkSync, readdirSync, statSync} from 'node:fs';
+import {closeSync, existsSync, lstatSync, openSync, readFileSync, readlinkSync, readdirSync, readSync, statSync} from 'node:fs';
 import {release as osRelease} from 'node:os';
 import {gunzipSync} from 'node:zlib';
 import {isAbsolute, join, normalize, resolve, sep} from 'node:path';
 import {KmodpressError} from '../errors.js';
-import type {Sourced} from '../types.js';
+import type {Sourced, XzFormat} from '../types.js';
 import {type KernelConfig, parseKernelConfig} from './kernel-config.js';
 import {MODULE_NAME_RE} from '../formats/table.js';
+import {xzContainer} from '../formats/xz/container.js';
+import {detectXz, type XzTool} from './xz-tool.js';
 
 export interface KernelTarget {
 	release: Sourced<string>;
@@ -30,6 +35,8 @@ export interface KernelTarget {
 	running: boolean;
 	/** true when root holds no kernel of its own (a package's staging image such as ${ED}): no depmod there */
 	stagingImage: boolean;
+	/** for a staging image: the root it will be merged into (absolute), whose kernel files and installed modules count */
+	targetRoot: Sourced<string> | undefined;
 	buildDir: Sourced<string> | undefined;
 	/** where scripts/Makefile.modinst and the top Makefile were found */
 	sourceDir: string | undefined;
@@ -40,6 +47,8 @@ export interface DiscoverOptions {
 	kernel?: string;
 	buildDir?: string;
 	root?: string;
+	/** --target-root: where a staging image will be merged (default $EROOT, then $ROOT, then /) */
+	targetRoot?: string;
 	env?: NodeJS.ProcessEnv;
 	/** uname -r; injectable for tests */
 	runningRelease?: string;
@@ -109,6 +118,24 @@ export function resolveInRoot(root: string, path: string): string {
 	return join(root, current);
 }
 
+/** Where a staging image will be merged: --target-root, then $EROOT and $ROOT (Portage sets both for pkg_* phases;
+ * PMS 11.1 "Defined variables"), then /. */
+export function resolveTargetRoot(opts: Pick<DiscoverOptions, 'targetRoot' | 'env'>): Sourced<string> {
+	const env = opts.env ?? process.env;
+	const candidates: [string | undefined, string][] = [[opts.targetRoot, '--target-root'], [env.EROOT, '$EROOT'], [env.ROOT, '$ROOT']];
+	for (const [value, from] of candidates) {
+		if (value === undefined || value === '') continue;
+		const dir = resolve(value);
+		if (!isDir(dir)) {
+			throw new KmodpressError('E_USAGE', `${from} is "${value}", which is not a directory`, {
+				fix: 'pass the root the staging image will be merged into (/ for this system), e.g. --target-root /',
+			});
+		}
+		return {value: dir, from};
+	}
+	return {value: '/', from: 'default (no --target-root, $EROOT or $ROOT)'};
+}
+
 function isDir(p: string): boolean {
 	try {
 		return statSync(p).isDirectory();
@@ -127,8 +154,12 @@ export function discoverKernel(opts: DiscoverOptions = {}): KernelTarget {
 	const moduleDir = resolveInRoot(root, `/lib/modules/${release.value}`);
 	const hasOwnKernel = existsSync(join(moduleDir, 'kernel')) || existsSync(join(moduleDir, 'modules.order'));
 	const stagingImage = root !== '/' && !hasOwnKernel;
+	const targetRoot = stagingImage ? resolveTargetRoot(opts) : undefined;
+	// the tree that describes the kernel: the root's own, or for a staging image the target root's
+	const kernelRoot = targetRoot?.value ?? root;
 
 	let buildDir: Sourced<string> | undefined;
+	let buildRoot = root;
 	if (opts.buildDir !== undefined) {
 		const b = resolve(opts.buildDir);
 		if (!isDir(b)) {
@@ -141,12 +172,18 @@ export function discoverKernel(opts: DiscoverOptions = {}): KernelTarget {
 	} else {
 		const inRoot = resolveInRoot(root, `/lib/modules/${release.value}/build`);
 		if (isDir(inRoot)) buildDir = {value: inRoot, from: `${join(root, 'lib/modules', release.value, 'build')}`};
-		else if (root !== '/' && isDir(`/lib/modules/${release.value}/build`)) {
-			// A staging image carries no build tree: the host's is the one the package was built against.
+		else if (targetRoot && isDir(resolveInRoot(kernelRoot, `/lib/modules/${release.value}/build`))) {
+			// A staging image carries no build tree: the target root's is the one the package was built against.
+			buildDir = {value: resolveInRoot(kernelRoot, `/lib/modules/${release.value}/build`), from: `${join(kernelRoot, 'lib/modules', release.value, 'build')} (target root ${kernelRoot}; not in --root)`};
+			buildRoot = kernelRoot;
+		} else if (root !== '/' && isDir(`/lib/modules/${release.value}/build`)) {
+			// A sysroot (or a target root) without a build tree: the host's of the same release, which the package was
+			// built against.
 			buildDir = {value: resolveInRoot('/', `/lib/modules/${release.value}/build`), from: `/lib/modules/${release.value}/build (host; not in --root)`};
+			buildRoot = '/';
 		}
 	}
-	const sourceDir = buildDir ? findSourceDir(root, buildDir.value, moduleDir) : undefined;
+	const sourceDir = buildDir ? findSourceDir(buildRoot, buildDir.value, buildRoot === root ? moduleDir : resolveInRoot(buildRoot, `/lib/modules/${release.value}`)) : undefined;
 	let version: Sourced<[number, number, number]> | undefined;
 	const fromRelease = parseReleaseVersion(release.value);
 	if (fromRelease) version = {value: fromRelease, from: `release ${release.value}`};
@@ -159,7 +196,7 @@ export function discoverKernel(opts: DiscoverOptions = {}): KernelTarget {
 		const [a, b, c] = [get('VERSION'), get('PATCHLEVEL'), get('SUBLEVEL')];
 		if (a !== undefined && b !== undefined) version = {value: [a, b, c ?? 0], from: `${join(sourceDir, 'Makefile')} VERSION/PATCHLEVEL`};
 	}
-	return {release, version, root, moduleDir, running, stagingImage, buildDir, sourceDir};
+	return {release, version, root, moduleDir, running, stagingImage, targetRoot, buildDir, sourceDir};
 }
 
 /** build/source, <moduleDir>/source, the file build/Makefile includes (Debian), or build itself. */
@@ -200,6 +237,10 @@ export interface KernelFiles {
 	sysfsCompression: Sourced<string | undefined> | undefined;
 	/** suffix counts of the in-tree modules (<moduleDir>/kernel) */
 	inTree: {counts: Record<string, number>; from: string} | undefined;
+	/** the container of one in-tree .ko.xz (a packaged kernel's modules show its packager's xz), when there is one */
+	inTreeXzFormat: Sourced<XzFormat | 'other'> | undefined;
+	/** the xz command that writes this target's modules (target/xz-tool.ts): its version decides the xz container */
+	xz: XzTool;
 }
 
 export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string; procRoot?: string} = {}): KernelFiles {
@@ -224,7 +265,7 @@ export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string;
 		tryConfig(join(b, '.config'));
 	}
 	tryConfig(resolveInRoot(target.root, `/boot/config-${release}`));
-	if (target.root !== '/' && target.stagingImage) tryConfig(`/boot/config-${release}`, `/boot/config-${release} (host)`);
+	if (target.targetRoot) tryConfig(resolveInRoot(target.targetRoot.value, `/boot/config-${release}`), `${join(target.targetRoot.value, 'boot', `config-${release}`)} (target root)`);
 	if (target.running) tryConfig(join(opts.procRoot ?? '/proc', 'config.gz'));
 
 	const read = (dir: string | undefined, rel: string): {text: string; file: string} | undefined => {
@@ -251,8 +292,9 @@ export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string;
 	}
 
 	let inTree: KernelFiles['inTree'];
+	let firstXz: string | undefined;
 	const kernelDirs = [join(target.moduleDir, 'kernel')];
-	if (target.stagingImage) kernelDirs.push(`/lib/modules/${release}/kernel`);
+	if (target.targetRoot) kernelDirs.push(join(targetModuleDir(target)!, 'kernel'));
 	for (const dir of kernelDirs) {
 		if (!isDir(dir)) continue;
 		const counts: Record<string, number> = {};
@@ -267,6 +309,7 @@ export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string;
 			for (const name of listed) {
 				const m = MODULE_NAME_RE.exec(name);
 				if (m) counts[`.ko${m[1] ?? ''}`] = (counts[`.ko${m[1] ?? ''}`] ?? 0) + 1;
+				if (m?.[1] === '.xz') firstXz ??= join(dir, '..', name);
 			}
 			inTree = {counts, from: `${join(dir, '..', 'modules.dep')} (kernel/)`};
 			break;
@@ -274,11 +317,35 @@ export function readKernelFiles(target: KernelTarget, opts: {sysfsRoot?: string;
 		for (const name of readdirSync(dir, {recursive: true}) as string[]) {
 			const m = MODULE_NAME_RE.exec(name);
 			if (m) counts[`.ko${m[1] ?? ''}`] = (counts[`.ko${m[1] ?? ''}`] ?? 0) + 1;
+			if (m?.[1] === '.xz') firstXz ??= join(dir, name);
 		}
 		inTree = {counts, from: dir};
 		break;
 	}
-	return {config, configSearch, modinst, topMakefile, sysfsCompression, inTree};
+	const xz = detectXz({root: target.root, sysroot: target.root !== '/' && !target.stagingImage, resolve: (p) => resolveInRoot(target.root, p)});
+	return {config, configSearch, modinst, topMakefile, sysfsCompression, inTree, inTreeXzFormat: firstXz ? inTreeXzFormat(firstXz) : undefined, xz};
+}
+
+/** The container of one in-tree .ko.xz, from its first 14 bytes (formats/xz/container.ts). */
+function inTreeXzFormat(file: string): Sourced<XzFormat | 'other'> | undefined {
+	let fd: number | undefined;
+	try {
+		fd = openSync(file, 'r');
+		const head = Buffer.alloc(14);
+		const n = readSync(fd, head, 0, head.length, 0);
+		const format = xzContainer(head.subarray(0, n));
+		if (format === null) return undefined;
+		return {value: format, from: `${file}: block flags 0x${(head[13] ?? 0).toString(16).padStart(2, '0')} (offset 13)`};
+	} catch {
+		return undefined;
+	} finally {
+		if (fd !== undefined) closeSync(fd);
+	}
+}
+
+/** A staging image's target root's module dir (<target root>/lib/modules/<release>), or undefined. */
+export function targetModuleDir(target: Pick<KernelTarget, 'targetRoot' | 'release'>): string | undefined {
+	return target.targetRoot ? resolveInRoot(target.targetRoot.value, `/lib/modules/${target.release.value}`) : undefined;
 }
 
 /** Where packages install out-of-tree modules (kbuild's INSTALL_MOD_DIR default `extra`, DKMS's `updates`/`updates/dkms`,

@@ -4,7 +4,7 @@
 import {existsSync, readFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {KmodpressError} from '../errors.js';
-import type {KernelTarget} from '../target/discover.js';
+import {type KernelTarget, targetModuleDir} from '../target/discover.js';
 import {parseModulesDepFull} from './context.js';
 import type {VerifyReport} from './index.js';
 import {bootAndLoad} from '../boot/index.js';
@@ -36,15 +36,17 @@ export async function bootVerify(opts: {target: KernelTarget; report: VerifyRepo
 	if (!existsSync(image)) {
 		throw new KmodpressError('E_INPUT_UNREADABLE', 'no kernel image to boot', {file: image, fix: 'install the kernel image package, or name one with --kernel-image'});
 	}
+	// the installed dependencies: for a staging image, those of the root it merges into
+	const depDir = targetModuleDir(target) ?? target.moduleDir;
 	const installed = (() => {
 		try {
-			return parseModulesDepFull(readFileSync(join(target.moduleDir, 'modules.dep'), 'utf8'));
+			return parseModulesDepFull(readFileSync(join(depDir, 'modules.dep'), 'utf8'));
 		} catch {
 			return new Map();
 		}
 	})();
 	const byName = new Map(report.modules.map((m) => [m.module, m.path]));
-	const fileOf = (name: string): string | undefined => byName.get(name) ?? (installed.get(name) ? join(target.moduleDir, installed.get(name)!.rel) : undefined);
+	const fileOf = (name: string): string | undefined => byName.get(name) ?? (installed.get(name) ? join(depDir, installed.get(name)!.rel) : undefined);
 	const cases = report.modules.map((m) => ({file: m.path, deps: m.depends.map(fileOf).filter((x): x is string => x !== undefined), isolate: true}));
 	const r = await bootAndLoad({kernelImage: image, cases, ...(opts.sigEnforce ? {sigEnforce: true} : {}), ...(opts.timeoutMs ? {timeoutMs: opts.timeoutMs} : {})});
 	const results = report.modules.map((m, i): BootVerdict => {

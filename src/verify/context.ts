@@ -6,7 +6,7 @@ import {existsSync, readdirSync, readFileSync, readlinkSync, statSync} from 'nod
 import {join} from 'node:path';
 import {ElfFile} from '../elf/reader.js';
 import type {KernelConfig} from '../target/kernel-config.js';
-import {type KernelTarget, versionAtLeast} from '../target/discover.js';
+import {type KernelTarget, targetModuleDir, versionAtLeast} from '../target/discover.js';
 import {targetMachine, targetVermagic} from './checks/module-image.js';
 import type {Policy} from '../policy/index.js';
 import {BtfError, parseBtf, structSize} from './checks/btf.js';
@@ -15,6 +15,10 @@ import type {InstalledModule, VerifyContext} from './checks/context-types.js';
 import {certificatesFrom, x509Id} from './checks/signature.js';
 import {moduleNameOf, parseSymvers} from './checks/symvers.js';
 import {MODULE_NAME_RE} from '../formats/table.js';
+import {type Codec, type DiskCacheOptions, persistent, persistentAsync} from './disk-cache.js';
+import type {Export} from './checks/symvers.js';
+import type {TrustedCertificate} from './checks/image-certs.js';
+import type {Log} from '../types.js';
 
 /** Parsed Module.symvers and vmlinux BTF, kept for the life of the process by path, size and mtime: a caller that
  * verifies module after module (compress in a long-lived process, recompress over several kernels) parses them once. */
@@ -64,6 +68,7 @@ export interface ContextOptions {
 	/** a certificate file to trust in addition to the build dir's certs/signing_key.x509 */
 	certificate?: string;
 	sysRoot?: string;
+	log?: Log | undefined;
 }
 
 export function loadVerifyContext(opts: ContextOptions): VerifyContext {
@@ -75,7 +80,8 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 	const notes: string[] = [];
 	const on = (k: string): boolean => config?.enabled(k) ?? false;
 	// Module.symvers (~30k exports) is parsed on first use: the verifier's workers start decoding before it is needed
-	const readSymvers = symversReader(build);
+	const cache: DiskCacheOptions = {root: cacheRoot(target), log: opts.log};
+	const readSymvers = symversReader(build, cache);
 	let symvers: VerifyContext['symvers'] | null = null;
 	const vmlinuxBtf = readVmlinuxBtf(build, sys);
 	return {
@@ -98,7 +104,7 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 			if (symvers === null) symvers = readSymvers();
 			return symvers;
 		},
-		...readInstalledModules(target.moduleDir),
+		...installedModules(target),
 		vmlinuxBtf,
 		structModuleSize: structModuleSizeFrom(vmlinuxBtf),
 		...readCertificates(opts.certificate, build, notes),
@@ -107,16 +113,77 @@ export function loadVerifyContext(opts: ContextOptions): VerifyContext {
 }
 
 /** Module.symvers of the build dir, parsed when first called (and once per process per file). */
-function symversReader(build: string | undefined): () => VerifyContext['symvers'] {
+function symversReader(build: string | undefined, cache: DiskCacheOptions): () => VerifyContext['symvers'] {
 	const file = build ? join(build, 'Module.symvers') : undefined;
 	return () => {
 		if (!file || !existsSync(file)) return undefined;
-		const exports = cachedParse(file, () => {
+		const exports = cachedParse(file, () => persistent(file, SYMVERS_CODEC, () => {
 			const text = readMaybe(file);
 			return text ? parseSymvers(text.toString('utf8'), file) : undefined;
-		});
+		}, cache));
 		return exports ? {exports, from: file} : undefined;
 	};
+}
+
+const isStr = (x: unknown): x is string => typeof x === 'string';
+
+/** Where the verify cache lives: the system the modules are for — a staging image's target root, else the root. */
+export function cacheRoot(target: KernelTarget): string | undefined {
+	return target.stagingImage ? target.targetRoot?.value : target.root;
+}
+
+/** Module.symvers's exports in the verify cache: one row per export, its line kept for `from`. */
+const SYMVERS_CODEC: Codec<Map<string, Export> | undefined> = {
+	kind: 'symvers',
+	toJSON: (exports) => exports ? [...exports.values()].map((e) => [e.symbol, e.crc ?? null, e.module, e.gplOnly ? 1 : 0, e.namespace, e.from]) : null,
+	fromJSON(json) {
+		if (json === null) return undefined;
+		if (!Array.isArray(json)) throw new Error('not a list');
+		const out = new Map<string, Export>();
+		for (const row of json as unknown[]) {
+			if (!Array.isArray(row) || row.length !== 6) throw new Error('bad row');
+			const [symbol, crc, module, gpl, namespace, from] = row as unknown[];
+			if (!isStr(symbol) || !(crc === null || Number.isInteger(crc)) || !isStr(module) || (gpl !== 0 && gpl !== 1) || !isStr(namespace) || !isStr(from)) throw new Error('bad row');
+			out.set(symbol, {symbol, crc: crc === null ? undefined : crc as number, module, gplOnly: gpl === 1, namespace, from});
+		}
+		return out;
+	},
+};
+
+/** The certificates compiled into a kernel image, in the verify cache. */
+const CERTS_CODEC: Codec<TrustedCertificate[]> = {
+	kind: 'image-certs',
+	toJSON: (certs) => certs,
+	fromJSON(json) {
+		if (!Array.isArray(json)) throw new Error('not a list');
+		for (const c of json as unknown[]) {
+			const o = c as {id?: unknown; from?: unknown};
+			if (typeof o !== 'object' || o === null || !isStr(o.from) || typeof o.id !== 'object' || o.id === null) throw new Error('bad certificate');
+			for (const v of Object.values(o.id)) if (!isStr(v)) throw new Error('bad certificate id');
+		}
+		return json as TrustedCertificate[];
+	},
+};
+
+/** The installed modules; for a staging image, the target root's (its modules.dep for the release) with the image's
+ * own on top: a module in the image replaces the installed one of the same name, as it will after the merge. */
+function installedModules(target: KernelTarget): Pick<VerifyContext, 'installed' | 'installedFrom' | 'staging'> {
+	const own = readInstalledModules(target.moduleDir);
+	const targetDir = targetModuleDir(target);
+	if (!target.targetRoot || !targetDir) return {...own, staging: undefined};
+	const base = readInstalledModules(targetDir);
+	const installed = new Map<string, InstalledModule>();
+	for (const m of base.installed.values()) installed.set(m.name, {...m, path: join(targetDir, m.rel)});
+	for (const m of own.installed.values()) installed.set(m.name, m);
+	return {
+		installed, installedFrom: own.installedFrom,
+		staging: {targetRoot: target.targetRoot.value, installedFrom: base.installedFrom ?? `${targetDir} (no modules.dep: the files)`},
+	};
+}
+
+/** Where an installed module's file is. */
+export function installedPath(ctx: Pick<VerifyContext, 'moduleDir'>, m: InstalledModule): string {
+	return m.path ?? join(ctx.moduleDir, m.rel);
 }
 
 /** modules.dep; without it (no depmod yet: a fresh sysroot or staging image), the files themselves without their
@@ -234,7 +301,7 @@ export function smallestInTreeModule(ctx: VerifyContext): string | undefined {
 	let best: {path: string; size: number} | undefined;
 	for (const m of ctx.installed.values()) {
 		if (!m.rel.startsWith('kernel/')) continue;
-		const p = join(ctx.moduleDir, m.rel);
+		const p = installedPath(ctx, m);
 		try {
 			const size = statSync(p).size;
 			if (!best || size < best.size) best = {path: p, size};
@@ -251,13 +318,15 @@ export function smallestInTreeModule(ctx: VerifyContext): string | undefined {
 
 /** The certificates built into a kernel image (image-certs.ts), once per image per process; with `pool`, decoded in
  * one of its workers so the calling thread goes on. */
-export function kernelImageCertificates(imagePath: string, opts: {maxOutput?: number; pool?: Pick<CodecPool, 'imageCertificates'>} = {}): Promise<VerifyContext['certificates']> {
+export function kernelImageCertificates(imagePath: string, opts: {maxOutput?: number; pool?: Pick<CodecPool, 'imageCertificates'>; cache?: DiskCacheOptions} = {}): Promise<VerifyContext['certificates']> {
 	const maxOutput = opts.maxOutput ?? 512 << 20;
-	return cachedParse(imagePath, async () => {
-		const bytes = readMaybe(imagePath);
-		if (!bytes) return [];
-		if (opts.pool) return opts.pool.imageCertificates(bytes, imagePath, {maxOutput});
-		const {imageCertificatesOf} = await import('./checks/image-certs.js');
-		return imageCertificatesOf(bytes, imagePath, maxOutput);
-	});
+	return cachedParse(imagePath, () => persistentAsync(imagePath, CERTS_CODEC, () => imageCertificatesUncached(imagePath, maxOutput, opts.pool), opts.cache ?? {root: undefined}));
+}
+
+async function imageCertificatesUncached(imagePath: string, maxOutput: number, pool: Pick<CodecPool, 'imageCertificates'> | undefined): Promise<VerifyContext['certificates']> {
+	const bytes = readMaybe(imagePath);
+	if (!bytes) return [];
+	if (pool) return pool.imageCertificates(bytes, imagePath, {maxOutput});
+	const {imageCertificatesOf} = await import('./checks/image-certs.js');
+	return imageCertificatesOf(bytes, imagePath, maxOutput);
 }

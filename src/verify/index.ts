@@ -19,7 +19,7 @@ import {outOfTreePaths, type KernelTarget} from '../target/discover.js';
 import type {Policy} from '../policy/index.js';
 import type {Finding, Log} from '../types.js';
 import {silentLog} from '../types.js';
-import {kernelImageCertificates, loadVerifyContext, smallestInTreeModule} from './context.js';
+import {cacheRoot, installedPath, kernelImageCertificates, loadVerifyContext, smallestInTreeModule} from './context.js';
 import type {VerifyContext} from './checks/context-types.js';
 import type {Loaded} from './checks/load.js';
 import {unpackFacts} from './checks/facts.js';
@@ -79,7 +79,7 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 	// this thread is one of the `threads` lanes (lanes.ts): N-1 workers, or none for a module or two
 	const lanes = opts.threads ?? availableParallelism();
 	const pool = opts.pool ?? (walked.modules.length <= 2 || lanes <= 1 ? await createInlinePool() : withThisThread(createCodecPool({threads: lanes - 1, eager: true}), decompressAs));
-	const ctx = loadVerifyContext({target, policy, config: opts.config, ...(opts.sigEnforce ? {sigEnforce: true} : {}), ...(opts.certificate ? {certificate: opts.certificate} : {}), ...(opts.sysRoot ? {sysRoot: opts.sysRoot} : {})});
+	const ctx = loadVerifyContext({target, policy, config: opts.config, ...(opts.sigEnforce ? {sigEnforce: true} : {}), ...(opts.certificate ? {certificate: opts.certificate} : {}), ...(opts.sysRoot ? {sysRoot: opts.sysRoot} : {}), log});
 	let early: Promise<VerifyContext['certificates']> | undefined;
 	try {
 		// largest first, so the last worker is not left alone with amdgpu at the end; results keep the given order
@@ -125,7 +125,10 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 		for (const l of loaded) if (l.facts && !given.has(l.module)) given.set(l.module, l);
 		const exportsWith = (installedExtra: readonly Loaded[]): Map<string, Export> => {
 			const exports = new Map<string, Export>(ctx.symvers?.exports ?? []);
-			for (const l of installedExtra) addExports(exports, l, join(ctx.moduleDir, ctx.installed.get(l.module)?.rel ?? l.path));
+			for (const l of installedExtra) {
+				const m = ctx.installed.get(l.module);
+				addExports(exports, l, m ? installedPath(ctx, m) : l.path);
+			}
 			for (const l of given.values()) addExports(exports, l, l.path);
 			return exports;
 		};
@@ -136,7 +139,7 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 			const symversModules = new Set([...(ctx.symvers?.exports.values() ?? [])].map((e) => e.module));
 			const extra = [...ctx.installed.values()].filter((m) => !given.has(m.name) && !symversModules.has(m.name));
 			const parsed = await mapLimit(extra, Math.max(2, lanes * 2),
-				(m) => loadModule(join(ctx.moduleDir, m.rel), ctx, policy, pool, maxOutput));
+				(m) => loadModule(installedPath(ctx, m), ctx, policy, pool, maxOutput));
 			exports = exportsWith(parsed);
 			verdicts = loaded.map((l) => checkModule(l, ctx, exports, given));
 		}
@@ -149,11 +152,12 @@ export async function verifyModules(opts: VerifyOptions): Promise<VerifyReport> 
 	}
 }
 
-/** The certificates built into <root>/boot/vmlinuz-KV; for a sysroot without /boot, the host's image of the same
- * release (as for the build dir). */
+/** The certificates built into <root>/boot/vmlinuz-KV; else the target root's image for a staging image, the host's
+ * for a sysroot without /boot (as for the build dir). */
 async function trustedImageCertificates(target: KernelTarget, release: string, pool: CodecPool): Promise<VerifyContext['certificates']> {
-	for (const image of [join(target.root, 'boot', `vmlinuz-${release}`), ...(target.root !== '/' ? [`/boot/vmlinuz-${release}`] : [])]) {
-		const certs = await kernelImageCertificates(image, {pool});
+	const fallback = target.targetRoot?.value ?? '/';
+	for (const image of [join(target.root, 'boot', `vmlinuz-${release}`), ...(target.root !== fallback ? [join(fallback, 'boot', `vmlinuz-${release}`)] : [])]) {
+		const certs = await kernelImageCertificates(image, {pool, cache: {root: cacheRoot(target)}});
 		if (certs.length > 0) return certs;
 	}
 	return [];
@@ -167,7 +171,9 @@ function addExports(exports: Map<string, Export>, l: Loaded, from: string): void
 export function contextSources(ctx: VerifyContext): Record<string, string> {
 	return {
 		exports: ctx.symvers?.from ?? 'no Module.symvers (no build dir): exports of vmlinux unknown',
-		installed: ctx.installedFrom ?? `no ${join(ctx.moduleDir, 'modules.dep')}`,
+		installed: ctx.staging
+			? `${ctx.installedFrom ?? `the files in ${ctx.moduleDir} (staging image)`} over ${ctx.staging.installedFrom} (target root ${ctx.staging.targetRoot})`
+			: ctx.installedFrom ?? `no ${join(ctx.moduleDir, 'modules.dep')}`,
 		vermagic: ctx.vermagic !== undefined ? `"${ctx.vermagic}" from the kernel config` : 'unknown (no kernel config)',
 		structModule: ctx.structModuleSize ? `${ctx.structModuleSize.size} bytes from ${ctx.structModuleSize.from}` : 'unknown',
 		btf: ctx.vmlinuxBtf ? ('btf' in ctx.vmlinuxBtf ? ctx.vmlinuxBtf.from : `${ctx.vmlinuxBtf.from}: ${ctx.vmlinuxBtf.error}`) : 'no vmlinux BTF',

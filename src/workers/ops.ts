@@ -43,8 +43,8 @@ export const OPS = {
 	}),
 	/** compress and decode back as the target would (formats/checked.ts); the image moves to the worker and comes back */
 	compressChecked: op({
-		run: async (image: Buffer, params: CompressionParams, decompressor: KernelDecompressor, opts: {maxOutput: number}): Promise<CheckedEncode & {image: Buffer}> => ({
-			...await encodeChecked(image, params, decompressor, opts.maxOutput), image,
+		run: async (image: Buffer, params: CompressionParams, decompressor: KernelDecompressor, opts: {maxOutput: number; threads?: number}): Promise<CheckedEncode & {image: Buffer}> => ({
+			...await encodeChecked(image, params, decompressor, opts.maxOutput, opts.threads === undefined ? {} : {threads: opts.threads}), image,
 		}),
 		send: (image) => movable(image),
 		reply: (r) => movable(r.data, r.image),

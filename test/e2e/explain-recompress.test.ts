@@ -18,7 +18,7 @@ test('explain --json: Debian 6.12.115 compresses xz, crc32, dict 1 MiB; every pa
 	assert.is(e.policy.compress.value, true);
 	assert.match(e.policy.compress.from, /Makefile\.modinst:\d+/);
 	assert.is(e.policy.algorithm.value, 'xz');
-	assert.equal(e.policy.params, {algorithm: 'xz', preset: 6, extreme: false, dictSize: 1 << 20, check: 'crc32'});
+	assert.equal(e.policy.params, {algorithm: 'xz', preset: 6, extreme: false, dictSize: 1 << 20, check: 'crc32', format: 'single'});
 	assert.match(e.policy.command.from, /scripts\/Makefile\.modinst:\d+/);
 	for (const k of ['check', 'dictSize', 'preset']) assert.type(e.policy.paramSources[k], 'string');
 	assert.is(e.policy.decompressor.value.algorithm, 'xz');
@@ -59,6 +59,26 @@ test('recompress: finds the out-of-tree modules of a kernel (not modules.order\'
 		const again = kmodpress(['recompress', '--kernel', s.kv, '--root', s.root, '--json']);
 		const a = JSON.parse(again.stdout);
 		assert.is((a.kernels ? a.kernels[0] : a).changed, 0);
+	} finally {
+		s.cleanup();
+	}
+});
+
+test('recompress --dry-run in words: "would recompress", "would compress", never the past tense; nothing changes', () => {
+	const s = makeSysroot();
+	try {
+		const m = exampleModule();
+		s.put('updates/dkms/kmodpress_hello.ko.xz', execFileSync('/usr/bin/xz', ['--check=crc64', '-c'], {input: m}));
+		s.put('extra/kp_dep.ko', readFileSync(cached('fixtures/current', 'kp_dep.ko')));
+		const before = readFileSync(join(s.moduleDir, 'updates/dkms/kmodpress_hello.ko.xz'));
+		const dry = kmodpress(['recompress', '--kernel', s.kv, '--root', s.root, '--dry-run']);
+		assert.is(dry.status, 0, dry.stderr + dry.stdout);
+		assert.match(dry.stdout, /^would recompress +updates\/dkms\/kmodpress_hello\.ko\.xz \(/m, dry.stdout);
+		assert.match(dry.stdout, /^would compress +extra\/kp_dep\.ko → extra\/kp_dep\.ko\.xz/m, dry.stdout);
+		assert.not.match(dry.stdout, /^(recompressed|compressed|decompressed) /m, dry.stdout);
+		assert.match(dry.stdout, /^would change 2, unchanged 0, failed 0$/m, dry.stdout);
+		assert.ok(readFileSync(join(s.moduleDir, 'updates/dkms/kmodpress_hello.ko.xz')).equals(before), 'dry run changed nothing');
+		assert.ok(existsSync(join(s.moduleDir, 'extra/kp_dep.ko')), 'dry run changed nothing');
 	} finally {
 		s.cleanup();
 	}

@@ -2,8 +2,8 @@
 // command `xz --check=crc32 --lzma2=dict=1MiB` writes in each era: xz >= 5.6 defaults to multi-threaded mode, whose
 // bytes (blocks of max(3 × dict, 1 MiB) = 3 MiB, sizes in each block header) equal xz 5.4's `-T2` and do not depend
 // on the thread count; older xz writes `-T1`'s single block. Checked on real modules (small ones, one over 3 MiB, one
-// over 10 MiB) and on the sizes where the block boundary lies, against bookworm's xz 5.4 and, when the test cache
-// holds it, trixie's xz 5.8.1 (<cache>/xz-trixie: xz-utils and liblzma5 unpacked with dpkg-deb -x).
+// over 10 MiB) and on the sizes where the block boundary lies, against bookworm's xz 5.4 and trixie's xz 5.8.1
+// (<cache>/xz-trixie: xz-utils and liblzma5 unpacked with dpkg-deb -x by test/helpers/fetch-xz-trixie.sh).
 import {execFileSync} from 'node:child_process';
 import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
@@ -87,17 +87,14 @@ test('the native encoder is built (node scripts/build-native.mjs) over the syste
 });
 
 test('multi-threaded format: the bytes of xz 5.4 -T2 and of xz 5.8.1\'s default (-T0), in 3 MiB blocks', () => {
-	const trixie = existsSync(TRIXIE_XZ);
-	if (trixie) {
-		const v = execFileSync(TRIXIE_XZ, ['--version'], {env: {LD_LIBRARY_PATH: join(TRIXIE, 'usr/lib/x86_64-linux-gnu')}});
-		console.log(`  comparing with trixie's xz (liblzma ${version(v)}) in ${TRIXIE}`);
-	} else {
-		console.log(`  trixie's xz 5.8.1 is not in ${TRIXIE} (xz-utils and liblzma5 unpacked with dpkg-deb -x): compared with xz 5.4 -T2 only`);
-	}
+	// fetched by test/helpers/fetch-xz-trixie.sh (scripts/setup.sh --test): missing is a failure, not a skip
+	assert.ok(existsSync(TRIXIE_XZ), `trixie's xz 5.8.1 is not in ${TRIXIE}: run \`bash test/helpers/fetch-xz-trixie.sh\` (or scripts/setup.sh --test)`);
+	const v = execFileSync(TRIXIE_XZ, ['--version'], {env: {LD_LIBRARY_PATH: join(TRIXIE, 'usr/lib/x86_64-linux-gnu')}});
+	assert.is(version(v), '5.8.1', `trixie's liblzma in ${TRIXIE}`);
 	for (const {name, data} of inputs()) {
 		const ours = mt(data, 2);
 		assert.ok(ours.equals(hostXz(data, '-T2')), `${name}: native multi-threaded ≠ xz -T2`);
-		if (trixie) assert.ok(ours.equals(trixieXz(data)), `${name}: native multi-threaded ≠ xz 5.8.1's default`);
+		assert.ok(ours.equals(trixieXz(data)), `${name}: native multi-threaded ≠ xz 5.8.1's default`);
 		assert.is(blocks(ours), Math.ceil(data.length / (3 * MiB)), `${name}: blocks of 3 MiB`);
 	}
 });

@@ -4,7 +4,8 @@
 import {copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {dirname, join} from 'node:path';
-import {cached, DEBIAN_KV, DEBIAN_MODDIR} from './paths.js';
+import {execFileSync} from 'node:child_process';
+import {CACHE, cached, DEBIAN_KV, DEBIAN_MODDIR} from './paths.js';
 
 export interface Sysroot {
 	root: string;
@@ -56,4 +57,22 @@ export function makeSysroot(opts: {inTree?: readonly string[]; staging?: boolean
 /** The example module built by test/helpers/build-example.sh. */
 export function exampleModule(variant: 'plain' | 'signed' = 'plain'): Buffer {
 	return readFileSync(cached('example/current', variant === 'plain' ? 'kmodpress_hello.ko' : 'kmodpress_hello.signed.ko'));
+}
+
+/** trixie's xz 5.8.1, unpacked by test/helpers/fetch-xz-trixie.sh (its liblzma in usr/lib/x86_64-linux-gnu). */
+export const TRIXIE_XZ_DIR = join(CACHE, 'xz-trixie');
+
+/** Run trixie's xz with its own liblzma and an empty environment (XZ_DEFAULTS/XZ_OPT would change its output). */
+export function trixieXz(args: string[], input?: Buffer): Buffer {
+	const dir = cached('xz-trixie');
+	return execFileSync(join(dir, 'usr/bin/xz'), args, {input, env: {LD_LIBRARY_PATH: join(dir, 'usr/lib/x86_64-linux-gnu')}, maxBuffer: 1 << 30});
+}
+
+/** Make trixie's xz the sysroot's own: <root>/usr/bin/xz and its liblzma, as installing xz-utils there would. */
+export function installTrixieXz(root: string): void {
+	const dir = cached('xz-trixie');
+	for (const rel of ['usr/bin/xz', 'usr/lib/x86_64-linux-gnu/liblzma.so.5']) {
+		mkdirSync(dirname(join(root, rel)), {recursive: true});
+		copyFileSync(join(dir, rel), join(root, rel));
+	}
 }

@@ -28,18 +28,24 @@ const INSTALLED = `${DEBIAN_MODDIR}/updates/dkms/${KO}.ko.xz`;
 const DKMS_COPY_DIR = `/var/lib/dkms/${MOD}/${VER}/${KV}/${ARCH}/module`;
 const DKMS_COPY = `${DKMS_COPY_DIR}/${KO}.ko.xz`;
 const INSTALLED_PATH = '/usr/lib/kmodpress/hooks/dkms/post-transaction';
+// a second package, installed in its own APT transaction while the first stays installed
+const PKG2 = 'kmodpress-apt-hello2-dkms';
+const MOD2 = 'kmodpress-apt-hello2';
+const KO2 = 'kmodpress_apt_hello2';
+const INSTALLED2 = `${DEBIAN_MODDIR}/updates/dkms/${KO2}.ko.xz`;
 const BIN = kmodpressBin();
 const work = mkdtempSync(join(tmpdir(), 'kmodpress-dkms-apt-'));
 const STATE = join(work, 'state');
 const HOOK_PARTS = join(work, 'apt.conf.d');
 const EMPTY_PARTS = join(work, 'apt.conf.d-empty');
 // what Post-Invoke inherits from apt-get
-const HOOK_ENV = {KMODPRESS_BIN: BIN, KMODPRESS_STATE_DIR: STATE, KMODPRESS_DKMS_ONLY: MOD, DEBIAN_FRONTEND: 'noninteractive'};
+const HOOK_ENV = {KMODPRESS_BIN: BIN, KMODPRESS_STATE_DIR: STATE, KMODPRESS_DKMS_ONLY: `${MOD} ${MOD2}`, DEBIAN_FRONTEND: 'noninteractive'};
 let deb = '';
+let deb2 = '';
 
 /** A Debian package as dh_dkms makes them: sources in /usr/src/<module>-<version>, DKMS driven from the maintainer scripts. */
-function buildPackage(): string {
-	const root = join(work, 'pkg');
+function buildPackage(PKG: string, MOD: string, KO: string): string {
+	const root = join(work, PKG);
 	const src = join(root, `usr/src/${MOD}-${VER}`);
 	mkdirSync(src, {recursive: true});
 	mkdirSync(join(root, 'DEBIAN'));
@@ -110,25 +116,26 @@ function hook(env: NodeJS.ProcessEnv = {}): Ran {
 }
 
 const status = () => run('/usr/sbin/dkms', ['status', `${MOD}/${VER}`, '-k', KV]).stdout.trim();
-const depLines = () => readFileSync(join(DEBIAN_MODDIR, 'modules.dep'), 'utf8').split('\n').filter((l) => l.includes(KO));
-const installedState = () => `${run('dpkg-query', ['-W', '-f=${db:Status-Status}', PKG]).stdout}`;
+const depLines = (ko = KO) => readFileSync(join(DEBIAN_MODDIR, 'modules.dep'), 'utf8').split('\n').filter((l) => l.includes(`/${ko}.ko`));
+const installedState = (pkg = PKG) => `${run('dpkg-query', ['-W', '-f=${db:Status-Status}', pkg]).stdout}`;
 
-function leftovers(): string[] {
+function leftovers(PKG: string, MOD: string, KO: string): string[] {
 	const found: string[] = [];
 	for (const rel of readdirSync(DEBIAN_MODDIR, {recursive: true}) as string[]) {
 		if (rel.startsWith('build') || rel.startsWith('source') || rel.startsWith('kernel/')) continue;
-		if (rel.split('/').pop()!.startsWith(KO)) found.push(join(DEBIAN_MODDIR, rel));
+		if (rel.split("/").pop()!.startsWith(`${KO}.ko`)) found.push(join(DEBIAN_MODDIR, rel));
 	}
 	for (const p of [`/var/lib/dkms/${MOD}`, `/usr/src/${MOD}-${VER}`]) if (existsSync(p)) found.push(p);
-	found.push(...depLines().map((l) => `modules.dep: ${l}`));
-	const st = installedState();
+	found.push(...depLines(KO).map((l) => `modules.dep: ${l}`));
+	const st = installedState(PKG);
 	if (st && st !== 'not-installed') found.push(`dpkg: ${PKG} ${st}`);
 	return found;
 }
 
 /** Whatever an earlier (failed) run or this one left: the package, DKMS's tree, the sources. */
-function purge(): void {
-	if (installedState() && installedState() !== 'not-installed') run('/usr/bin/dpkg', ['--purge', PKG]);
+function purge(PKG: string, MOD: string, KO: string): void {
+	const INSTALLED = `${DEBIAN_MODDIR}/updates/dkms/${KO}.ko.xz`;
+	if (installedState(PKG) && installedState(PKG) !== 'not-installed') run('/usr/bin/dpkg', ['--purge', PKG]);
 	if (existsSync(`/var/lib/dkms/${MOD}`)) run('/usr/sbin/dkms', ['remove', '-m', MOD, '-v', VER, '--all']);
 	rmSync(`/var/lib/dkms/${MOD}`, {recursive: true, force: true});
 	rmSync(`/usr/src/${MOD}-${VER}`, {recursive: true, force: true});
@@ -141,15 +148,18 @@ function purge(): void {
 test.before(() => {
 	assert.ok(existsSync('/usr/sbin/dkms'), 'dkms is installed (scripts/setup.sh --test)');
 	assert.ok(existsSync(`${DEBIAN_MODDIR}/build/Makefile`), `headers for ${KV}`);
-	purge();
+	purge(PKG, MOD, KO);
+	purge(PKG2, MOD2, KO2);
 	mkdirSync(HOOK_PARTS);
 	mkdirSync(EMPTY_PARTS);
-	deb = buildPackage();
+	deb = buildPackage(PKG, MOD, KO);
+	deb2 = buildPackage(PKG2, MOD2, KO2);
 });
 
 test.after(() => {
 	try {
-		purge();
+		purge(PKG, MOD, KO);
+		purge(PKG2, MOD2, KO2);
 	} finally {
 		rmSync(work, {recursive: true, force: true});
 		rmSync(join(BIN, '..'), {recursive: true, force: true});
@@ -184,7 +194,7 @@ test('control: apt-get install of the DKMS package without the snippet leaves wh
 	assert.equal(depLines(), [`updates/dkms/${KO}.ko.xz:`]);
 	const p = aptGet(EMPTY_PARTS, 'purge', PKG);
 	assert.is(p.code, 0, show(p));
-	assert.equal(leftovers(), []);
+	assert.equal(leftovers(PKG, MOD, KO), []);
 });
 
 test('apt-get install with the snippet: Post-Invoke makes the module the kernel\'s own CRC32 xz, DKMS\'s copy in step, depmod, dkms status clean', () => {
@@ -242,6 +252,27 @@ test('the next run finds nothing to fix: no kmodpress, no change, no depmod; for
 	same('forced run');
 });
 
+test('a second DKMS package in its own transaction: the hook checks only that one, not the module already checked', () => {
+	const r = aptGet(HOOK_PARTS, 'install', deb2);
+	assert.is(r.code, 0, show(r));
+	const out = r.stdout + r.stderr;
+	assert.not.match(out, /FAILED/, out);
+	// which modules went through post-install: the new one only
+	const checked = [...out.matchAll(/^kmodpress: DKMS post-transaction: DKMS module (\S+) for /gm)].map((m) => m[1]);
+	assert.equal(checked, [`${MOD2}/${VER}`], out);
+	assert.match(out, new RegExp(`6\\.12\\.115\\+deb12-amd64: checking ${MOD2}/${VER} \\(changed since the last clean pass\\); 1 other DKMS module\\(s\\) unchanged`), out);
+	assert.match(out, /kmodpress: DKMS post-transaction OK: 1 DKMS module install\(s\) checked; fixed \+ depmod for: 6\.12\.115\+deb12-amd64/, out);
+	assert.is(xzCheck(INSTALLED2), 'CRC32');
+	assert.equal(depLines(KO2), [`updates/dkms/${KO2}.ko.xz:`]);
+	// its removal: nothing to check (the first module is unchanged), the second's record goes
+	const p = aptGet(HOOK_PARTS, 'purge', PKG2);
+	assert.is(p.code, 0, show(p));
+	assert.not.match(p.stdout + p.stderr, /FAILED|post-install/, show(p));
+	assert.match(p.stdout, /6\.12\.115\+deb12-amd64: 1 DKMS module\(s\) unchanged since the last clean pass; nothing to do, no depmod/, show(p));
+	assert.equal(readdirSync(join(STATE, 'dkms', KV)), [`${MOD},${VER},${ARCH}`]);
+	assert.equal(leftovers(PKG2, MOD2, KO2), []);
+});
+
 test('a module kmodpress cannot handle: a FAILED line, exit 0 (the APT run goes on); exit 1 with KMODPRESS_HOOK_STRICT=1', () => {
 	// kmodpress cannot run at all
 	const broken = join(work, 'no-such-kmodpress');
@@ -273,7 +304,7 @@ test('apt-get purge with the snippet: the prerm removes the module from DKMS, no
 	assert.not.ok(existsSync(INSTALLED));
 	assert.not.ok(existsSync(`/var/lib/dkms/${MOD}`));
 	assert.equal(depLines(), []);
-	assert.equal(leftovers(), []);
+	assert.equal(leftovers(PKG, MOD, KO), []);
 	assert.is(status(), '');
 });
 

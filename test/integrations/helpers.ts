@@ -24,6 +24,8 @@ export function kmodpressBin(): string {
 
 export interface Ran {
 	code: number | null;
+	/** the signal that killed it, else null */
+	signal?: NodeJS.Signals | null;
 	stdout: string;
 	stderr: string;
 	seconds: number;
@@ -32,7 +34,7 @@ export interface Ran {
 export function run(cmd: string, args: string[], opts: {env?: NodeJS.ProcessEnv; cwd?: string; input?: string} = {}): Ran {
 	const t = Date.now();
 	const r = spawnSync(cmd, args, {encoding: 'utf8', env: {...process.env, ...opts.env}, cwd: opts.cwd, input: opts.input, maxBuffer: 1 << 28});
-	return {code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', seconds: (Date.now() - t) / 1000};
+	return {code: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '', seconds: (Date.now() - t) / 1000};
 }
 
 /** The integrity check xz recorded: "CRC32", "CRC64", "None", "SHA-256" */

@@ -128,9 +128,13 @@ test('dkms/post-install: KV ARCH MODULE VERSION from arguments or the working di
 		const before = sha(installed);
 		const bad = run(DKMS_HOOK, [KV, ARCH, 'kmodpress-hello', '1.0'], {env});
 		assert.is(bad.code, 1, show(bad));
-		assert.match(bad.stderr, /kmodpress: DKMS post-install FAILED: kmodpress-hello\/1\.0: kmodpress_hello\.ko\.xz is not installed under/);
 		assert.is(sha(installed), before);
-
+		assert.match(bad.stderr, /kmodpress: DKMS post-install FAILED: kmodpress-hello\/1\.0: DKMS's copy \S+\/kmodpress_hello\.ko\.xz is another build than the installed \S+\/updates\/dkms\/kmodpress_hello\.ko\.xz \(a different module image/, show(bad));
+		// no file of that name at all: not installed
+		rmSync(installed);
+		const gone = run(DKMS_HOOK, [KV, ARCH, 'kmodpress-hello', '1.0'], {env});
+		assert.is(gone.code, 1, show(gone));
+		assert.match(gone.stderr, /kmodpress: DKMS post-install FAILED: kmodpress-hello\/1\.0: kmodpress_hello\.ko\.xz is not installed under \S+ \(no kmodpress_hello\.ko\* outside kernel\/; was `dkms install` interrupted\?\)/, show(gone));
 		const nokv = run(DKMS_HOOK, [], {env});
 		assert.is(nokv.code, 2);
 		assert.match(nokv.stderr, /no kernel version/);

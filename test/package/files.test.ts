@@ -13,6 +13,7 @@ const NOT_PACKAGED: Array<[RegExp, string]> = [
 	[/^\/etc\/kmodpress\/config\.(json|yml)$/, 'the configuration file names a user may use instead of the shipped config.yaml'],
 	[/^\/var\/lib\/kmodpress(\/|$)/, 'state the APT hook records at run time (removed on purge)'],
 	[/^\/var\/cache\/kmodpress-test(\/|$)/, "the tests' cache, not part of the package"],
+	[/^\/var\/cache\/kmodpress\/verify(\/|$)/, "verify's cache, written at run time (removed on purge)"],
 	[/^\/(usr\/)?lib\/modules\/[^/]+\/(extra|updates)\//, 'modules of the example, installed by its own build'],
 	[/^\/(usr\/)?lib\/modules\/[^/]+\/\.kmodpress\.lock$/, 'the per-kernel lock kmodpress creates (removed with the package)'],
 	[/^\/usr\/src\/kmodpress-/, "the example's DKMS source tree (dkms add)"],

@@ -34,7 +34,7 @@ test("Debian's installed 6.12.115: xz, crc32, 1 MiB, the kernel decompresses xz,
 	const t = discoverKernel({kernel: DEBIAN_KV});
 	const p = policyFromFiles(t, readKernelFiles(t), await detectKmod());
 	assert.is(p.compress.value, true);
-	assert.equal(p.params, {algorithm: 'xz', preset: 6, extreme: false, dictSize: 1 << 20, check: 'crc32'});
+	assert.equal(p.params, {algorithm: 'xz', preset: 6, extreme: false, dictSize: 1 << 20, check: 'crc32', format: 'single'});
 	assert.match(p.algorithm.from, /scripts\/Makefile\.modinst:\d+ suffix-y = \.xz/);
 	assert.match(p.paramSources.check!, /--check=crc32 — .*Makefile\.modinst:\d+/);
 	assert.is(p.decompressor.value.algorithm, 'xz');
@@ -47,7 +47,7 @@ test("Debian's installed 6.12.115: xz, crc32, 1 MiB, the kernel decompresses xz,
 
 test('a 6.1 kernel with MODULE_DECOMPRESS: its own crc64 command is corrected to crc32, and explain says why', () => {
 	const p = decidePolicy(inputs({configText: 'CONFIG_MODULE_COMPRESS_XZ=y\nCONFIG_MODULE_DECOMPRESS=y\n', modinstText: modinst61}));
-	assert.equal(p.params, {algorithm: 'xz', preset: 6, extreme: false, dictSize: 2 << 20, check: 'crc32'});
+	assert.equal(p.params, {algorithm: 'xz', preset: 6, extreme: false, dictSize: 2 << 20, check: 'crc32', format: 'single'});
 	assert.match(p.paramSources.check!, /changed from crc64 .* status 6/);
 	// Without in-kernel decompression kmod's liblzma reads crc64: the kernel's own command is kept byte for byte.
 	const q = decidePolicy(inputs({configText: 'CONFIG_MODULE_COMPRESS_XZ=y\n', modinstText: modinst61}));
@@ -95,14 +95,15 @@ test('the running kernel: /sys/module/compression wins over the config, with a w
 	assert.is(p.params?.algorithm === 'xz' && p.params.check, 'crc32');
 });
 
-test('discovery: a staging image (${ED}) has no kernel of its own; the host build dir and config describe it', () => {
+test('discovery: a staging image (${ED}) has no kernel of its own; the target root\'s (default /) build dir and config describe it', () => {
 	const dir = mkdtempSync(join(tmpdir(), 'kmodpress-root-'));
 	try {
 		mkdirSync(join(dir, 'lib/modules', DEBIAN_KV, 'extra'), {recursive: true});
-		const t = discoverKernel({kernel: DEBIAN_KV, root: dir});
+		const t = discoverKernel({kernel: DEBIAN_KV, root: dir, env: {}});
 		assert.is(t.stagingImage, true);
 		assert.is(t.running, false);
-		assert.match(t.buildDir!.from, /host; not in --root/);
+		assert.equal(t.targetRoot, {value: '/', from: 'default (no --target-root, $EROOT or $ROOT)'});
+		assert.match(t.buildDir!.from, /\(target root \/; not in --root\)/);
 		const p = policyFromFiles(t, readKernelFiles(t), kmod30);
 		assert.is(p.algorithm.value, 'xz');
 		// a sysroot whose build link is absolute is resolved inside the root

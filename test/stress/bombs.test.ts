@@ -85,7 +85,7 @@ async function bombRun(s: Sysroot, bombs: Bomb[], label: string, limitMiB: numbe
 	const r = await runMeasured(['compress', '--kernel', s.kv, '--root', s.root, '--no-depmod', '--json', '--threads', '2', ...paths, good]);
 	const peakMiB = r.peakKiB / 1024;
 	if (r.code !== 1) problems.push(`${label}: exit ${r.code} signal ${r.signal}, expected 1: ${r.stderr.slice(0, 400)}`);
-	let report: {modules: {path: string; outcome: string; error?: {code: string; message: string}}[]} | undefined;
+	let report: {modules: {path: string; outcome: string; error?: {code: string; message: string; file?: string}}[]} | undefined;
 	try {
 		report = JSON.parse(r.stdout);
 	} catch {
@@ -95,7 +95,7 @@ async function bombRun(s: Sysroot, bombs: Bomb[], label: string, limitMiB: numbe
 		const p = paths[i]!;
 		const m = report?.modules.find((x) => x.path === p);
 		if (!m || m.outcome !== 'failed') problems.push(`${label}: ${b.what}: not refused (${m?.outcome ?? 'absent'})`);
-		else if (!m.error || !m.error.message.includes(p)) problems.push(`${label}: ${b.what}: error does not name the file: ${JSON.stringify(m.error)}`);
+		else if (!m.error || m.error.file !== p) problems.push(`${label}: ${b.what}: error does not name the file in its file field: ${JSON.stringify(m.error)}`);
 		else console.log(`STRESS bombs:   ${b.what}: ${m.error.code}`);
 		if (b.bytes && !readFileSync(p).equals(b.bytes)) problems.push(`${label}: ${b.what}: modified`);
 		if (['.xz', '.zst', '.gz'].some((x) => existsSync(p.replace(/\.ko(\.\w+)?$/, `.ko${x}`)) && !p.endsWith(x))) problems.push(`${label}: ${b.what}: a second name appeared`);

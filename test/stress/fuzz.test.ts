@@ -345,7 +345,7 @@ async function runBatch(inputs: Input[], controls: {name: string; image: Buffer}
 			return;
 		}
 		if (/internal error/i.test(r.stderr)) totals.problems.push(`internal error on stderr: ${r.stderr.slice(0, 500)}`);
-		let report: {modules: {path: string; outcome: string; result?: string; error?: {code: string; message: string}}[]; errors: {code: string; file?: string; message: string}[]} | undefined;
+		let report: {modules: {path: string; outcome: string; result?: string; error?: {code: string; message: string; file?: string}}[]; errors: {code: string; file?: string; message: string}[]} | undefined;
 		if (json) {
 			try {
 				report = JSON.parse(r.stdout);
@@ -378,7 +378,7 @@ async function runBatch(inputs: Input[], controls: {name: string; image: Buffer}
 					result = entry.result;
 				} else if (entry?.error || err) {
 					refused = true;
-					const text = entry?.error ? `${entry.error.message}` : `${err!.file ?? ''} ${err!.message}`;
+					const text = entry?.error ? `${entry.error.file ?? ''} ${entry.error.message}` : `${err!.file ?? ''} ${err!.message}`;
 					if (!text.includes(p)) totals.problems.push(`${label}: error does not name the file: ${text.slice(0, 200)}`);
 				} else {
 					totals.problems.push(`${label}: neither processed nor reported`);

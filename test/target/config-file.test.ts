@@ -55,6 +55,9 @@ test('/etc/kmodpress/config.yaml under --root is read; flags win; a bad one is a
 		assert.match(e.line, /^E_CONFIG_INVALID: .*config\.yaml: unknown key "compres" Fix: use only: /);
 	});
 	writeFileSync(join(root, 'etc/kmodpress/config.yaml'), 'threads: many\n');
+	// a sysroot with a kernel of its own (a root without one is a staging image, judged by its target root's config)
+	mkdirSync(join(root, 'lib/modules', DEBIAN_KV), {recursive: true});
+	writeFileSync(join(root, 'lib/modules', DEBIAN_KV, 'modules.order'), '');
 	const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'compress', '--kernel', DEBIAN_KV, '--root', root, '--dry-run'], {encoding: 'utf8'});
 	assert.is(r.status, 2);
 	assert.match(r.stderr, /E_CONFIG_INVALID: .*config\.yaml: "threads" must be a whole number from 1 to 256, got "many"/);

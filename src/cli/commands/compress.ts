@@ -8,7 +8,7 @@ import {loadSettings, SETTINGS_NOTE, SETTINGS_OPTIONS} from '../settings.js';
 import {noModuleError, resolveTarget, TARGET_OPTIONS} from '../target.js';
 
 const command: CommandModule = {
-	synopsis: 'compress [PATH...] [--kernel KV] [--build-dir DIR] [--root DIR] [--no-depmod] [--dry-run] [--json]',
+	synopsis: 'compress [PATH...] [--kernel KV] [--build-dir DIR] [--root DIR [--target-root DIR]] [--no-depmod] [--dry-run] [--json]',
 	description: `Compresses modules exactly as the target kernel's modules_install would (algorithm, command, parameters from its
 kbuild files and config), in-process and crash-safely: each file is written beside its target under a temporary name,
 fsynced, decoded back under the kernel's own rules and compared, then renamed over; the old name is removed last.

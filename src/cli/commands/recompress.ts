@@ -1,7 +1,7 @@
 import type {CommandContext, CommandModule} from '../command.js';
 import {EXIT, KmodpressError} from '../../errors.js';
 import {installedKernels, recompressKernel} from '../../install/recompress.js';
-import {formatCompressReport} from '../../report/human.js';
+import {formatCompressReport, formatDkmsCopies} from '../../report/human.js';
 import {toJSON} from '../../report/json.js';
 import type {Log} from '../../types.js';
 import {loadSettings, SETTINGS_NOTE, SETTINGS_OPTIONS} from '../settings.js';
@@ -23,7 +23,8 @@ Modules already right are left alone. Reruns depmod once per kernel, verifies, a
 	],
 	footer: SETTINGS_NOTE,
 	async run(ctx: CommandContext) {
-		const settings = await loadSettings(ctx);
+		// --all-kernels walks a sysroot's kernels: its own /etc/kmodpress (a staging image has no kernels to walk)
+		const settings = await loadSettings(ctx, ctx.values['all-kernels'] ? str(ctx, 'root') ?? '/' : undefined);
 		let kernels: (string | undefined)[] = [str(ctx, 'kernel')];
 		if (ctx.values['all-kernels']) {
 			if (str(ctx, 'kernel')) throw new KmodpressError('E_USAGE', '--kernel and --all-kernels exclude each other', {fix: 'pass one of them'});
@@ -51,7 +52,7 @@ Modules already right are left alone. Reruns depmod once per kernel, verifies, a
 			failed += report.failed;
 			reports.push(report);
 			if (!ctx.values.json) {
-				ctx.stdout(report.found === 0 ? `kernel ${target.release.value}: no out-of-tree modules\n` : `${formatCompressReport(report, target, policy, Boolean(ctx.values.verbose))}\n`);
+				ctx.stdout(report.found === 0 ? `kernel ${target.release.value}: no out-of-tree modules\n` : `${formatCompressReport(report, target, policy, Boolean(ctx.values.verbose))}\n${formatDkmsCopies(report.dkms, Boolean(ctx.values.verbose))}`);
 			}
 		}
 		if (ctx.values.json) ctx.stdout(`${toJSON({kernels: reports})}\n`);

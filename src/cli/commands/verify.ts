@@ -7,7 +7,7 @@ import {loadSettings} from '../settings.js';
 import {noModuleError, resolveTarget, str, TARGET_OPTIONS} from '../target.js';
 
 const command: CommandModule = {
-	synopsis: 'verify [PATH...] [--kernel KV] [--build-dir DIR] [--root DIR] [--sig-enforce] [--boot] [--json]',
+	synopsis: 'verify [PATH...] [--kernel KV] [--build-dir DIR] [--root DIR [--target-root DIR]] [--sig-enforce] [--boot] [--json]',
 	description: `Predicts, without loading anything, what the target kernel will say about each module: decompression under the
 kernel's own rules (or kmod's, when the kernel does not decompress that algorithm), ELF class/machine, struct module
 size, vermagic (same_magic), modversions CRCs (module_layout and every symbol) against Module.symvers and the other

@@ -1,10 +1,19 @@
 // xz as kmodpress writes it and as kmod reads it in userspace (libkmod/libkmod-file-xz.c: liblzma, every stream, any
-// check), through liblzma (lzma-native). Written exactly as `xz <options> -T1` writes it: one stream, one LZMA2 filter
-// whose options are spelled out in full from xz's preset table (lzma-native ignores `dict_size`, and its `preset`
-// option would override the dictionary), the check the kernel's command names. Byte-identical to the xz CLI on
-// Debian's 4230 shipped modules (test/formats/xz-corpus.test.ts). The kernel's own decode is kernel.ts.
-import lzma from 'lzma-native';
+// check). Written in the container the policy decided (policy/xz-format.ts: the host xz's version, as for
+// `make modules_install`), by the native encoder over the system's liblzma (native-encode.ts):
+//   'single'  exactly as `xz <options> -T1` writes it (xz < 5.6's default): one stream, one block
+//   'multi'   exactly as multi-threaded xz writes it (xz >= 5.6's default, xz 5.4's -T2): blocks of max(3 × dict,
+//             1 MiB) with their sizes in each header, encoded on `threads` cores; the bytes do not depend on how many
+// Without the native encoder (not built, or KMODPRESS_NO_NATIVE_XZ=1) the single-threaded format still comes from
+// lzma-native (its bundled liblzma 5.2.3): one LZMA2 filter whose options are spelled out in full from xz's preset table
+// (lzma-native ignores `dict_size`, and its `preset` option would override the dictionary), the check the kernel's
+// command names; byte-identical to the xz CLI on Debian's 4230 shipped modules (test/formats/xz-corpus.test.ts).
+// lzma-native's own multi-threaded path is not used: it wrote wrong dictionary sizes into block headers. The kernel's
+// own decode is kernel.ts.
+import lzma from './lzma-native.js';
+import {availableParallelism} from 'node:os';
 import {decodeXz} from './kernel.js';
+import {nativeXzEncode} from './native-encode.js';
 import {KmodpressError} from '../../errors.js';
 import {BOMB_FIX} from '../table.js';
 import type {XzCheck, XzParams} from '../../types.js';
@@ -94,7 +103,28 @@ function run(stream: NodeJS.ReadWriteStream, data: Uint8Array, maxOutput: number
 	});
 }
 
-export function compressXz(data: Uint8Array, params: XzParams): Promise<Buffer> {
+export interface XzEncodeOptions {
+	/** cores that encode the multi-threaded format (default: all of them); the bytes are the same for any number */
+	threads?: number;
+}
+
+/** What to do when the multi-threaded format is asked for and the native encoder is not there. */
+export const NATIVE_ENCODER_FIX = 'build the native xz encoder: apt-get install gcc liblzma-dev, then node scripts/build-native.mjs --strict in kmodpress\'s directory (or rerun scripts/setup.sh; the Debian package ships it: reinstall kmodpress), and unset KMODPRESS_NO_NATIVE_XZ';
+
+export function nativeEncoderMissing(): KmodpressError {
+	return new KmodpressError('E_NATIVE_MISSING', 'this kernel\'s xz command writes the multi-threaded xz format (kmodpress explain says why), which only kmodpress\'s native xz encoder (build/xz-encode.node) writes; it is not built or not loaded', {fix: NATIVE_ENCODER_FIX});
+}
+
+export function compressXz(data: Uint8Array, params: XzParams, opts: XzEncodeOptions = {}): Promise<Buffer> {
+	const multithreaded = params.format === 'multi';
+	let native: Buffer | undefined;
+	try {
+		native = nativeXzEncode(data, params, {multithreaded, threads: opts.threads ?? availableParallelism()});
+	} catch (e) {
+		return Promise.reject(e);
+	}
+	if (native) return Promise.resolve(native);
+	if (multithreaded) return Promise.reject(nativeEncoderMissing());
 	const options = {dictSize: params.dictSize, ...xzPresetOptions(params.preset, params.extreme)};
 	const stream = lzma.createStream('streamEncoder', {synchronous: true, check: CHECK[params.check], filters: [{id: lzma.FILTER_LZMA2, options}]});
 	return run(stream, data, Number.MAX_SAFE_INTEGER, 'while compressing');

@@ -10,7 +10,7 @@
 //
 // enum xz_ret (include/linux/xz.h): 0 OK, 1 STREAM_END, 2 UNSUPPORTED_CHECK, 3 MEM_ERROR, 4 MEMLIMIT_ERROR,
 // 5 FORMAT_ERROR, 6 OPTIONS_ERROR, 7 DATA_ERROR, 8 BUF_ERROR. The kernel prints "decompression failed with status N".
-import lzma from 'lzma-native';
+import lzma from './lzma-native.js';
 import type {KernelDecode} from '../kernel-decode.js';
 import {hasMagic} from '../table.js';
 import type {Scratch} from '../scratch.js';

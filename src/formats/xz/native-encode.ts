@@ -2,7 +2,7 @@
 // a whole module in one call, in the format of `xz -T1` (xz < 5.6's default) or of multi-threaded xz (`-T2`, `-T0`:
 // xz >= 5.6's default), whose bytes do not depend on the thread count. Absent (not built, or
 // KMODPRESS_NO_NATIVE_XZ=1), nativeXzEncode returns undefined and the caller encodes through lzma-native.
-import {createRequire} from 'node:module';
+import {loadOwnAddon} from '../addon.js';
 import {KmodpressError} from '../../errors.js';
 import type {XzParams} from '../../types.js';
 
@@ -22,12 +22,8 @@ export interface NativeXzEncodeOptions {
 
 function load(): Addon | undefined {
 	if (process.env.KMODPRESS_NO_NATIVE_XZ === '1') return undefined;
-	try {
-		// src/formats/xz or dist/formats/xz → <package>/build
-		return createRequire(import.meta.url)('../../../build/xz-encode.node') as Addon;
-	} catch {
-		return undefined;
-	}
+	// not built: undefined (the slower way); built but not loadable by this Node: E_NATIVE_ADDON
+	return loadOwnAddon<Addon>('xz-encode', import.meta.url);
 }
 
 const addon = load();

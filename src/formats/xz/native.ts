@@ -3,7 +3,7 @@
 // the common case only — a file whose xz index says how large it inflates and that decodes cleanly to exactly that;
 // anything else (no valid index, an error, a size that does not match) goes through lzma-native's chunked path, which
 // gives every verdict its words. Absent (not built), everything goes that way.
-import {createRequire} from 'node:module';
+import {loadOwnAddon} from '../addon.js';
 
 interface Addon {
 	decode(input: Uint8Array, output: Uint8Array, concatenated: boolean): [ret: number, read: number, written: number];
@@ -14,12 +14,8 @@ const LZMA_STREAM_END = 1;
 
 function load(): Addon | undefined {
 	if (process.env.KMODPRESS_NO_NATIVE_XZ === '1') return undefined;
-	try {
-		// src/formats/xz or dist/formats/xz → <package>/build
-		return createRequire(import.meta.url)('../../../build/xz-decode.node') as Addon;
-	} catch {
-		return undefined;
-	}
+	// not built: undefined (the slower way); built but not loadable by this Node: E_NATIVE_ADDON
+	return loadOwnAddon<Addon>('xz-decode', import.meta.url);
 }
 
 const addon = load();

@@ -3,13 +3,13 @@
 // how the tool runs are listed as ignored, anything else as unsupported (the caller decides whether that is fatal).
 // Pure: words in, values out.
 
-import type {Algorithm, CompressionParams, XzCheck} from '../../types.js';
+import type {Algorithm, CompressionParams, XzCheck, XzFormat} from '../../types.js';
 
 export interface ParsedCommand {
 	params: CompressionParams;
 	/** For each parameter, where its value came from ("--check=crc32", "xz default"). */
 	sources: Record<string, string>;
-	/** Options that change only how the tool runs, not the bytes the kernel gets (-f, -q, --rm, -T…). */
+	/** Options that change only how the tool runs, not the bytes the kernel gets (-f, -q, --rm, zstd's -T…). */
 	ignored: string[];
 	/** Options kmodpress cannot reproduce exactly (the caller decides whether that is fatal). */
 	unsupported: string[];
@@ -32,6 +32,7 @@ export function parseXzCommand(words: readonly string[]): ParsedCommand {
 	let preset = 6;
 	let extreme = false;
 	let dictSize: number = XZ_PRESET_DICT[6];
+	let format: XzFormat | undefined;
 	let check: XzCheck = 'crc64'; // xz's default, a check the kernel's lib/xz refuses (kernelAcceptsXzCheck in formats/xz/check.ts)
 	const sources: Record<string, string> = {preset: 'xz default (-6)', extreme: 'xz default', dictSize: 'xz default for -6 (8 MiB)', check: 'xz default (crc64)'};
 	const ignored: string[] = [];
@@ -87,9 +88,16 @@ export function parseXzCommand(words: readonly string[]): ParsedCommand {
 			sources.preset = lzPreset === 6 && !/preset=/.test(w) ? `${w} (LZMA2 options start from preset 6)` : w;
 			sources.dictSize = lzDict === undefined ? `${w} (preset dictionary)` : w;
 		} else if ((m = /^(?:-T|--threads=)(\d*)$/.exec(w)) || w === '-T') {
+			// An explicit thread count picks the container (xz(1) --threads): 1 is single-threaded mode; 0 or more
+			// than 1 is multi-threaded mode (xz 5.4.0 NEWS: -T0 uses the multi-threaded encoder even on one core).
+			// Without it, the xz version decides (policy/xz-format.ts).
 			const n = m?.[1] || (w === '-T' ? words[++i] : '');
-			ignored.push(w === '-T' ? `-T ${n}` : w);
-			if (n !== '1') notes.push(`${w === '-T' ? `-T ${n}` : w}: a multi-threaded xz writes several blocks (other bytes, equally valid for the kernel); kmodpress writes the single-threaded format, byte-identical to -T1`);
+			const word = w === '-T' ? `-T ${n}` : w;
+			if (n === undefined || !/^\d+$/.test(n)) unsupported.push(word);
+			else {
+				format = n === '1' ? 'single' : 'multi';
+				sources.format = `${word} (${n === '1' ? 'single-threaded mode' : 'multi-threaded mode'})`;
+			}
 		} else if (['-f', '--force', '-q', '--quiet', '-k', '--keep', '-z', '--compress', '-v', '-Q', '--no-warn', '--stdout', '-c'].includes(w)) {
 			ignored.push(w);
 		} else if ((m = /^--format=(.*)$/.exec(w)) || w === '-F') {
@@ -98,7 +106,7 @@ export function parseXzCommand(words: readonly string[]): ParsedCommand {
 			else unsupported.push(w);
 		} else unsupported.push(w);
 	}
-	return {params: {algorithm: 'xz', preset, extreme, dictSize, check}, sources, ignored, unsupported, notes};
+	return {params: {algorithm: 'xz', preset, extreme, dictSize, check, ...(format ? {format} : {})}, sources, ignored, unsupported, notes};
 }
 
 export function parseZstdCommand(words: readonly string[]): ParsedCommand {

@@ -12,6 +12,8 @@ export interface InstalledModule {
 	rel: string;
 	/** modules.dep's dependencies (names), in modules.dep's order */
 	deps: string[];
+	/** the file, when it is not under the module dir: a staging image's target root's installed module */
+	path?: string;
 }
 
 export interface VerifyContext {
@@ -32,6 +34,9 @@ export interface VerifyContext {
 	symvers: {exports: Map<string, Export>; from: string} | undefined;
 	installed: Map<string, InstalledModule>;
 	installedFrom: string | undefined;
+	/** a staging image (${ED}): judged with the installed modules of the root it merges into; what neither tree can
+	 * settle (a dependency nobody installed yet) is a warning until after the merge */
+	staging: {targetRoot: string; installedFrom: string} | undefined;
 	vmlinuxBtf: {btf: Btf; from: string; shared: Uint8Array} | {error: string; from: string} | undefined;
 	structModuleSize: {size: number; from: string} | undefined;
 	certificates: TrustedCertificate[];

@@ -50,14 +50,19 @@ export function resolveSymbols(facts: ModuleFacts, module: string, versions: Mod
 		}
 		if (e.module !== 'vmlinux' && e.module !== module) {
 			if (given.has(e.module) || ctx.installed.has(e.module)) directDeps.add(e.module);
-			else findings.push(finding('MISSING_DEPENDENCY', 'error', `"Unknown symbol ${name} (err -2)": it comes from module ${e.module}, which is not installed for ${ctx.release}; install ${e.module} first`));
+			else findings.push(finding('MISSING_DEPENDENCY', undecided(ctx), `"Unknown symbol ${name} (err -2)": it comes from module ${e.module}, which is not installed for ${ctx.release}${stagingNote(ctx)}; install ${e.module} first`));
 		}
 	}
 	if (unknown.length) findings.push(unknownSymbols(unknown, ctx));
 	return {findings, directDeps, missing};
 }
 
+/** A staging image cannot settle a dependency that neither it nor its target root holds (another package may bring it
+ * before the image is merged): a warning there; after the merge the same finding is an error. */
+const undecided = (ctx: VerifyContext): 'warning' | 'error' => (ctx.staging ? 'warning' : 'error');
+const stagingNote = (ctx: VerifyContext): string => (ctx.staging ? ` (neither in the staging image nor in ${ctx.staging.targetRoot}; decided after merging)` : '');
+
 function unknownSymbols(unknown: readonly string[], ctx: VerifyContext): Finding {
 	const shown = unknown.slice(0, 5).join(', ') + (unknown.length > 5 ? ` and ${unknown.length - 5} more` : '');
-	return finding('UNKNOWN_SYMBOL', 'error', `"Unknown symbol ${unknown[0]} (err -2)": nothing in ${ctx.release} (vmlinux, the modules given, the installed modules) exports ${shown}; ${ctx.symvers ? 'install the module that provides it, or rebuild against this kernel' : 'no Module.symvers to look in: install the headers'}`);
+	return finding('UNKNOWN_SYMBOL', undecided(ctx), `"Unknown symbol ${unknown[0]} (err -2)": nothing in ${ctx.release} (vmlinux, the modules given, the installed modules${ctx.staging ? ` of the image and of ${ctx.staging.targetRoot}` : ''}) exports ${shown}; ${ctx.symvers ? 'install the module that provides it, or rebuild against this kernel' : 'no Module.symvers to look in: install the headers'}`);
 }

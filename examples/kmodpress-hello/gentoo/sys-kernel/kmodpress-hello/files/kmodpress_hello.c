@@ -1,0 +1,1 @@
+../../../../kmodpress_hello.c
