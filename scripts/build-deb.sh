@@ -35,7 +35,7 @@ chroot_tar=$(deb_chroot_tarball "$suite" "${build_pkgs[@]}")
 
 # The source: what goes into the package (tracked or new, not ignored files, as they are on disk), so that a change
 # elsewhere (tests, docs) keeps the cached .deb.
-inputs=(debian src native hooks etc man completions package.json package-lock.json tsconfig.json scripts/build-lzma.mjs scripts/build-native.mjs)
+inputs=(debian src native hooks etc man completions package.json package-lock.json tsconfig.json scripts/*.mjs)
 files=$(git ls-files -z --cached --others --exclude-standard -- "${inputs[@]}" | xargs -0 -r sh -c 'for f; do [ -f "$f" ] && printf "%s\0" "$f"; done' sh | LC_ALL=C sort -z | tr '\0' '\n')
 key=$( { printf '%s\n' "build-deb v1" "$chroot_tar"; printf '%s\n' "$files" | tr '\n' '\0' | xargs -0 sha256sum; } | sha256sum | cut -c1-12)
 cache=$KMODPRESS_CACHE/deb/$suite-$key
