@@ -58,11 +58,12 @@ try {
 	linked = true;
 }
 const times: Record<string, number[]> = {hook: [], plain: []};
+const builds: number[] = [];
 try {
 	purge();
 	for (const m of mods) {
 		dkms('add', source(m.name, m.hook));
-		dkms('build', `${m.name}/1.0`, '-k', KV);
+		builds.push(dkms('build', `${m.name}/1.0`, '-k', KV));
 	}
 	for (let i = 0; i < runs; i++) {
 		for (const m of i % 2 ? [...mods].reverse() : mods) {
@@ -80,4 +81,7 @@ const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(', ');
 const added = best(times.hook!) - best(times.plain!);
 console.log(`dkms install with kmodpress's hook:    best ${best(times.hook!).toFixed(2)} s of [${fmt(times.hook!)}]`);
 console.log(`dkms install without it:               best ${best(times.plain!).toFixed(2)} s of [${fmt(times.plain!)}]`);
-console.log(`${added / best(times.plain!) <= 0.05 ? 'ok  ' : 'FAIL'} the hook adds ${added.toFixed(2)} s = ${(100 * added / best(times.plain!)).toFixed(1)} % of dkms install (target ≤ 5 %)`);
+console.log(`dkms build (the same for both, not in the ratio above): ${fmt(builds)} s`);
+const whole = best(times.plain!) + best(builds);
+console.log(`${added / best(times.plain!) <= 0.05 ? 'ok  ' : 'FAIL'} the hook adds ${added.toFixed(2)} s = ${(100 * added / best(times.plain!)).toFixed(1)} % of dkms install alone (target ≤ 5 %)`);
+console.log(`${added / whole <= 0.05 ? 'ok  ' : 'FAIL'} ${(100 * added / whole).toFixed(1)} % of build + install (what \`dkms install\` of a freshly added module does)`);
