@@ -99,26 +99,27 @@ export function isRealSystemMap(text: string): boolean {
 	return symbols >= 100;
 }
 
-/** depmod's arguments for the target; `base` replaces the root given to -b (the shadow tree runDepmod makes). */
-export function depmodArgv(target: KernelTarget, base?: string): {argv: string[]; systemMap: string} {
-	const argv = ['-a'];
-	if (base !== undefined) argv.push('-b', base);
-	else if (target.root !== '/') argv.push('-b', target.root);
+/** depmod's arguments for the target, after `-a` and a `-b` base: `-F System.map` when that file is real, the release
+ * (the System.map is read once, however many bases the arguments are then given). */
+function depmodArgs(target: KernelTarget): {args: string[]; systemMap: string} {
+	const args: string[] = [];
 	const mapPath = resolveInRoot(target.root, `/boot/System.map-${target.release.value}`);
 	let systemMap = `${mapPath}: absent`;
 	try {
 		const st = statSync(mapPath);
 		const text = st.size > 64 << 20 ? '' : readFileSync(mapPath, 'utf8');
 		if (isRealSystemMap(text)) {
-			argv.push('-F', mapPath);
+			args.push('-F', mapPath);
 			systemMap = `${mapPath}: used`;
 		} else systemMap = `${mapPath}: a ${st.size}-byte stub, not passed`;
 	} catch {
 		// absent
 	}
-	argv.push(target.release.value);
-	return {argv, systemMap};
+	args.push(target.release.value);
+	return {args, systemMap};
 }
+
+const withBase = (base: string | undefined, args: readonly string[]): string[] => ['-a', ...(base !== undefined ? ['-b', base] : []), ...args];
 
 export async function runDepmod(target: KernelTarget, opts: {skip?: string; log?: Log} = {}): Promise<DepmodRun> {
 	if (opts.skip) return {ran: false, reason: opts.skip};
@@ -126,9 +127,11 @@ export async function runDepmod(target: KernelTarget, opts: {skip?: string; log?
 		return {ran: false, reason: `--root ${target.root} is a staging image (no kernel/ or modules.order of its own): depmod belongs to the package manager's postinst`};
 	}
 	const depmod = requireTool('depmod', 'rebuild modules.dep', 'kmod');
-	const {argv, systemMap} = depmodArgv(target);
+	const {args, systemMap} = depmodArgs(target);
+	// what depmod does for this target (the report shows it), and what kmodpress runs: the same into the shadow tree
+	const argv = withBase(target.root !== '/' ? target.root : undefined, args);
 	const shadow = makeShadow(target);
-	const shadowArgv = depmodArgv(target, shadow.base).argv;
+	const shadowArgv = withBase(shadow.base, args);
 	opts.log?.('debug', `running ${depmod} ${shadowArgv.join(' ')} (${systemMap}); its indexes are then published into ${target.moduleDir}`);
 	try {
 		const r = await run(depmod, shadowArgv);
@@ -138,7 +141,7 @@ export async function runDepmod(target: KernelTarget, opts: {skip?: string; log?
 				file: target.moduleDir, fix: 'fix what depmod reports (disk space?), then run kmodpress again',
 			});
 		}
-		if (!listsAnyModule(join(shadow.dir, 'modules.dep')) && treeHasModules(target.moduleDir)) {
+		if (!listsAnyModule(join(shadow.dir, 'modules.dep')) && listsAnyModule(join(target.moduleDir, 'modules.dep'))) {
 			throw new KmodpressError('E_DEPMOD_FAILED', `${depmod} wrote an empty modules.dep through the symlinks of ${shadow.base}; the current indexes are untouched`, {
 				file: target.moduleDir, fix: 'report this with `kmod --version`; meanwhile run depmod -a by hand',
 			});
@@ -167,13 +170,14 @@ export async function runDepmod(target: KernelTarget, opts: {skip?: string; log?
  * modules.builtin.modinfo) is an input. */
 const DEPMOD_OUTPUTS = new Set(['modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin', 'modules.softdep', 'modules.weakdep',
 	'modules.symbols', 'modules.symbols.bin', 'modules.builtin.bin', 'modules.builtin.alias.bin', 'modules.devname']);
-export const SHADOW_PREFIX = '.kmodpress-depmod.';
+const SHADOW_PREFIX = '.kmodpress-depmod.';
 /** build and source point into the kernel's source tree; depmod skips them by name (tools/depmod.c). */
 const NOT_LINKED = new Set(['build', 'source']);
 
 function makeShadow(target: KernelTarget): {base: string; dir: string} {
 	const moduleDir = target.moduleDir;
-	for (const name of readdirSync(moduleDir)) {
+	const names = readdirSync(moduleDir);
+	for (const name of names) {
 		if (name.startsWith(SHADOW_PREFIX) || name.startsWith(OLD_BACKUP_PREFIX)) rmSync(join(moduleDir, name), {recursive: true, force: true}); // a killed run's
 	}
 	const base = join(moduleDir, `${SHADOW_PREFIX}${process.pid}.${randomBytes(4).toString('hex')}`);
@@ -181,8 +185,9 @@ function makeShadow(target: KernelTarget): {base: string; dir: string} {
 	try {
 		mkdirSync(dir, {recursive: true, mode: 0o700});
 		symlinkSync('usr/lib', join(base, 'lib'));
-		for (const name of readdirSync(moduleDir)) {
-			if (name.startsWith(SHADOW_PREFIX) || name.startsWith('.kmodpress-') || DEPMOD_OUTPUTS.has(name) || NOT_LINKED.has(name)) continue;
+		for (const name of names) {
+			// kmodpress's own files (temp files, the lock, old shadows) and depmod's outputs stay out
+			if (name.startsWith('.kmodpress-') || DEPMOD_OUTPUTS.has(name) || NOT_LINKED.has(name)) continue;
 			symlinkSync(relative(dir, join(moduleDir, name)), join(dir, name));
 		}
 	} catch (e) {
@@ -194,8 +199,8 @@ function makeShadow(target: KernelTarget): {base: string; dir: string} {
 
 /** Each index depmod wrote: flushed, renamed over the live one, then the directory flushed. */
 function publishIndexes(from: string, moduleDir: string): void {
-	for (const name of readdirSync(from)) {
-		if (!DEPMOD_OUTPUTS.has(name)) continue;
+	const written = readdirSync(from).filter((name) => DEPMOD_OUTPUTS.has(name));
+	for (const name of written) {
 		const path = join(from, name);
 		let fd: number | undefined;
 		try {
@@ -209,7 +214,7 @@ function publishIndexes(from: string, moduleDir: string): void {
 		}
 	}
 	try {
-		for (const name of readdirSync(from)) if (DEPMOD_OUTPUTS.has(name)) renameSync(join(from, name), join(moduleDir, name));
+		for (const name of written) renameSync(join(from, name), join(moduleDir, name));
 		fsyncDirSync(moduleDir);
 	} catch (e) {
 		throw fsError('E_DEPMOD_FAILED', moduleDir, 'publish depmod\'s indexes in it', e);
@@ -219,17 +224,10 @@ function publishIndexes(from: string, moduleDir: string): void {
 /** Backups of the indexes that earlier versions kept during depmod; a killed run's are removed. */
 const OLD_BACKUP_PREFIX = '.kmodpress-index-';
 
+/** Whether a modules.dep exists and lists at least one module. */
 function listsAnyModule(depFile: string): boolean {
 	try {
 		return parseModulesDep(readFileSync(depFile, 'utf8')).size > 0;
-	} catch {
-		return false;
-	}
-}
-
-function treeHasModules(moduleDir: string): boolean {
-	try {
-		return parseModulesDep(readFileSync(join(moduleDir, 'modules.dep'), 'utf8')).size > 0;
 	} catch {
 		return false;
 	}
