@@ -163,7 +163,7 @@ async function prepare(opts: ReplaceOptions): Promise<Job> {
 /** An append-only (chattr +a) directory lets the temp file be created but never renamed or removed again: refuse
  * before writing anything. Immutable (+i) too, for a clear message instead of EPERM ("run as root"). */
 async function refuseLockedDir(dir: string, toPath: string): Promise<void> {
-	const flags = await dirFlags(dir);
+	const flags = await attrFlags(dir);
 	if (!flags || !/[ai]/.test(flags)) return;
 	const flag = flags.includes('i') ? 'i' : 'a';
 	throw new KmodpressError('E_WRITE_FAILED', `cannot write it; the original is untouched (EPERM: ${dir} is ${flag === 'i' ? 'immutable' : 'append-only'}, chattr +${flag})`, {
@@ -239,7 +239,7 @@ async function writeFailure(e: unknown, toPath: string, fromPath: string, fromLa
 	if (isKmodpressError(e)) return e;
 	const code = (e as NodeJS.ErrnoException)?.code;
 	// EPERM as root on the old file itself: chattr +i/+a on the file (its directory was checked in prepare())
-	const fileFlag = code === 'EPERM' ? (await dirFlags(fromPath))?.match(/[ai]/)?.[0] : undefined;
+	const fileFlag = code === 'EPERM' ? (await attrFlags(fromPath))?.match(/[ai]/)?.[0] : undefined;
 	const fix = code === 'ENOSPC' ? 'free space on that filesystem and run again' : code === 'EROFS' ? 'remount it read-write, or pass --root to a writable copy'
 		: fileFlag ? `if the change is intended, chattr -${fileFlag} ${fromLabel} and run again`
 		: code === 'EACCES' || code === 'EPERM' ? 'run as root (the module tree belongs to root)' : 'check the directory and run again';
@@ -260,19 +260,20 @@ async function dropOldName(job: Job): Promise<void> {
 	}
 }
 
-// chattr flags of a directory (`lsattr -d`), cached per run; undefined when unknown (no lsattr, no flags support).
-const dirFlagsCache = new Map<string, Promise<string | undefined>>();
+// chattr flags of a directory or a file (`lsattr -d`), cached per path for the run; undefined when unknown (no lsattr,
+// no flags support).
+const attrFlagsCache = new Map<string, Promise<string | undefined>>();
 
-function dirFlags(dir: string): Promise<string | undefined> {
-	let pending = dirFlagsCache.get(dir);
+function attrFlags(path: string): Promise<string | undefined> {
+	let pending = attrFlagsCache.get(path);
 	if (!pending) {
 		pending = (async () => {
 			const lsattr = findTool('lsattr');
 			if (!lsattr) return undefined;
-			const r = await queryToolAsync(lsattr, ['-d', '--', dir]);
+			const r = await queryToolAsync(lsattr, ['-d', '--', path]);
 			return r.exitCode === 0 ? String(r.stdout).trim().split(/\s+/)[0] : undefined;
 		})();
-		dirFlagsCache.set(dir, pending);
+		attrFlagsCache.set(path, pending);
 	}
 	return pending;
 }

@@ -13,10 +13,9 @@ import {BtfError, parseBtf, structSize} from './checks/btf.js';
 import type {CodecPool} from '../workers/pool.js';
 import type {InstalledModule, VerifyContext} from './checks/context-types.js';
 import {certificatesFrom, x509Id} from './checks/signature.js';
-import {moduleNameOf, parseSymvers} from './checks/symvers.js';
+import {type Export, moduleNameOf, parseSymvers} from './checks/symvers.js';
 import {MODULE_NAME_RE} from '../formats/table.js';
 import {type Codec, type DiskCacheOptions, persistent, persistentAsync} from './disk-cache.js';
-import type {Export} from './checks/symvers.js';
 import type {TrustedCertificate} from './checks/image-certs.js';
 import type {Log} from '../types.js';
 
@@ -132,7 +131,7 @@ export function cacheRoot(target: KernelTarget): string | undefined {
 	return target.stagingImage ? target.targetRoot?.value : target.root;
 }
 
-/** Module.symvers's exports in the verify cache: one row per export, its line kept for `from`. */
+/** Module.symvers's exports in the verify cache: one row per export (symbol, CRC, module, GPL-only, namespace, from). */
 const SYMVERS_CODEC: Codec<Map<string, Export> | undefined> = {
 	kind: 'symvers',
 	toJSON: (exports) => exports ? [...exports.values()].map((e) => [e.symbol, e.crc ?? null, e.module, e.gplOnly ? 1 : 0, e.namespace, e.from]) : null,
