@@ -1,14 +1,16 @@
 // bench/hook-dkms: what kmodpress's DKMS hook adds to `dkms install` (issue 18, target 1: ≤ 5 % of the caller's own
 // time). The example module (examples/kmodpress-hello) is added to Debian's real dkms twice — once with its dkms.conf's
 // POST_INSTALL (hooks/dkms/post-install through /usr/lib/kmodpress/hooks), once without — and each is built, then
-// `dkms install`ed and `dkms uninstall`ed in turns, best of N. The build is the same for both and not timed; what is
-// timed is `dkms install` (DKMS's copy, its own `xz -f`, its depmod, and with the hook, kmodpress's run).
+// `dkms install`ed and `dkms uninstall`ed in turns, best of N. The build is the same for both: timed once each and shown
+// beside, outside the ratio; what the ratio compares is `dkms install` (DKMS's copy, its own `xz -f`, its depmod, and
+// with the hook, kmodpress's run).
 //   node --import tsx bench/hook-dkms.ts [--runs N]     (as root, after `npm run build` and `scripts/setup.sh --test`)
 import {spawnSync} from 'node:child_process';
 import {copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {best} from './timed.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REPO = join(here, '..');
@@ -76,7 +78,6 @@ try {
 	if (linked) rmSync(HOOK_LINK);
 	rmSync(binDir, {recursive: true, force: true});
 }
-const best = (xs: number[]): number => Math.min(...xs);
 const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(', ');
 const added = best(times.hook!) - best(times.plain!);
 console.log(`dkms install with kmodpress's hook:    best ${best(times.hook!).toFixed(2)} s of [${fmt(times.hook!)}]`);

@@ -5,11 +5,11 @@
 // (src/verify/disk-cache.ts) is warm after the first run, as on a system that has run kmodpress once.
 // Target (issue 18): ≤ 0.2 s wall and ≤ 128 MB peak RSS on an idle 2-core machine.
 //   node --import tsx bench/small.ts [--runs N]     (after `npm run build` and `scripts/setup.sh --test`)
-import {spawnSync} from 'node:child_process';
 import {copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {best, timed} from './timed.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const KV = '6.12.115+deb12-amd64';
@@ -25,13 +25,6 @@ mkdirSync(join(moduleDir, 'extra'), {recursive: true});
 mkdirSync(join(root, 'var/cache'), {recursive: true, mode: 0o755});
 for (const f of ['modules.dep', 'modules.order', 'modules.builtin', 'modules.builtin.modinfo']) copyFileSync(`/lib/modules/${KV}/${f}`, join(moduleDir, f));
 
-function timed(file: string, argv: string[]): {seconds: number; status: number | null; rssKb: number; stderr: string} {
-	const t0 = process.hrtime.bigint();
-	const r = spawnSync('/usr/bin/time', ['-f', '%M', file, ...argv], {encoding: 'utf8', env: {PATH: '/usr/sbin:/usr/bin:/sbin:/bin'}});
-	const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-	const lines = r.stderr.trim().split('\n');
-	return {seconds, status: r.status, rssKb: Number(lines.pop()), stderr: lines.join('\n')};
-}
 
 const kp: number[] = [];
 const floor: number[] = [];
@@ -55,7 +48,6 @@ try {
 } finally {
 	rmSync(root, {recursive: true, force: true});
 }
-const best = (xs: number[]): number => Math.min(...xs);
 const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(3)).join(', ');
 console.log(`kmodpress compress + verify, one small module: best ${best(kp).toFixed(3)} s of [${fmt(kp)}], peak RSS ${Math.min(...rss).toFixed(0)}–${Math.max(...rss).toFixed(0)} MB`);
 console.log(`node -e 0 (the floor):                         best ${best(floor).toFixed(3)} s of [${fmt(floor)}]`);

@@ -3,9 +3,9 @@
 // best of N each (5 by default: this VM's noise is ±15 %, and it hurts the two-threaded kmodpress more than the
 // single-threaded depmod when a neighbour takes a core). Target (issue 3): kmodpress ≤ 0.80× depmod's wall time.
 //   node --import tsx bench/verify.ts [--runs N]     (after `npm run build`)
-import {spawnSync} from 'node:child_process';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {best, timed} from './timed.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const KV = '6.12.115+deb12-amd64';
@@ -13,13 +13,6 @@ const args = process.argv.slice(2);
 const runs = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 5;
 const cli = join(here, '../dist/cli.js');
 
-function timed(file: string, argv: string[]): {seconds: number; status: number | null; rssKb: number} {
-	const t0 = process.hrtime.bigint();
-	const r = spawnSync('/usr/bin/time', ['-f', '%M', file, ...argv], {encoding: 'utf8', maxBuffer: 1 << 28, env: {PATH: '/usr/sbin:/usr/bin:/sbin:/bin'}});
-	const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-	const rss = Number(r.stderr.trim().split('\n').pop());
-	return {seconds, status: r.status, rssKb: rss};
-}
 
 const kp: number[] = [];
 const dm: number[] = [];
@@ -33,7 +26,6 @@ for (let i = 0; i < runs; i++) {
 	if (b.status !== 0) throw new Error(`depmod exited ${b.status}`);
 	dm.push(b.seconds);
 }
-const best = (xs: number[]) => Math.min(...xs);
 const ratio = best(kp) / best(dm);
 console.log(`kmodpress verify (4230 modules, all checks): best ${best(kp).toFixed(2)} s of [${kp.map((x) => x.toFixed(2)).join(', ')}], peak RSS ${(rss / 1024).toFixed(0)} MB`);
 console.log(`depmod -n -a -e -E Module.symvers:            best ${best(dm).toFixed(2)} s of [${dm.map((x) => x.toFixed(2)).join(', ')}]`);
